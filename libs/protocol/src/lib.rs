@@ -1,0 +1,147 @@
+//! Bus messages and their versioned encoding. Types only: no I/O.
+//!
+//! Every message body is MessagePack with named fields (`rmp_serde::to_vec_named`) wrapped in
+//! an [`Envelope`] that carries the protocol version, so a consumer can refuse a message
+//! from a newer producer with a clear reason instead of misreading it. Requests from other
+//! systems on `corral.requests` may also be JSON (by `content_type`). Secrets never travel in
+//! messages: they are resolved by the spawner from the store when it starts a container.
+
+pub mod request;
+pub mod topology;
+
+use corral_model::{Endpoint, Millis, PodStatus};
+use serde::{Deserialize, Serialize, de::DeserializeOwned};
+
+pub use request::{ExternalOp, ExternalReply, ExternalRequest, ReplyError};
+
+/// Version of the message schema this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+
+/// Content types understood on the bus.
+pub const CONTENT_MSGPACK: &str = "application/msgpack";
+pub const CONTENT_JSON: &str = "application/json";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ProtocolError {
+    #[error("message is not valid {format}: {detail}")]
+    Decode { format: &'static str, detail: String },
+    #[error("message encoding failed: {0}")]
+    Encode(String),
+    #[error("protocol version {got} is newer than the supported version {PROTOCOL_VERSION}")]
+    Version { got: u16 },
+    #[error("unsupported content type '{0}' (use application/msgpack or application/json)")]
+    ContentType(String),
+}
+
+/// Versioned wrapper around every message body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    pub v: u16,
+    pub body: T,
+}
+
+/// Encodes `body` as versioned MessagePack.
+pub fn encode<T: Serialize>(body: &T) -> Result<Vec<u8>, ProtocolError> {
+    rmp_serde::to_vec_named(&Envelope { v: PROTOCOL_VERSION, body }).map_err(|e| ProtocolError::Encode(e.to_string()))
+}
+
+/// Decodes versioned MessagePack (or JSON when `content_type` says so).
+pub fn decode<T: DeserializeOwned>(bytes: &[u8], content_type: Option<&str>) -> Result<T, ProtocolError> {
+    let env: Envelope<T> = match content_type.unwrap_or(CONTENT_MSGPACK) {
+        CONTENT_MSGPACK => rmp_serde::from_slice(bytes)
+            .map_err(|e| ProtocolError::Decode { format: "msgpack", detail: e.to_string() })?,
+        CONTENT_JSON => serde_json::from_slice(bytes)
+            .map_err(|e| ProtocolError::Decode { format: "json", detail: e.to_string() })?,
+        other => return Err(ProtocolError::ContentType(other.to_string())),
+    };
+    if env.v > PROTOCOL_VERSION {
+        return Err(ProtocolError::Version { got: env.v });
+    }
+    Ok(env.body)
+}
+
+/// What arrives on a shard queue `corral.shard.<k>`: kicks and observations for pods of
+/// that shard. Both are hints; the actor always reconciles from the store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum ShardMessage {
+    /// Desired state of the pod changed (or may have): reconcile.
+    Kick { tenant: String, pod_id: String, generation: u64 },
+    /// Something the health-poller saw about a pod's container.
+    Observation { tenant: String, pod_id: String, container_id: String, what: Observation },
+}
+
+impl ShardMessage {
+    pub fn pod(&self) -> (&str, &str) {
+        match self {
+            Self::Kick { tenant, pod_id, .. } | Self::Observation { tenant, pod_id, .. } => (tenant, pod_id),
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Observation {
+    /// The readiness probe passed.
+    Ready,
+    /// The container stopped running.
+    Exited { exit_code: Option<i64>, reason: String },
+    /// The runtime no longer knows the container.
+    Gone,
+}
+
+/// Published on `corral.events` after every persisted status change of a pod.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodEvent {
+    pub tenant: String,
+    pub pod_id: String,
+    pub status: PodStatus,
+    pub generation: u64,
+    pub instance: u64,
+    pub container_id: Option<String>,
+    /// Where the default networking port answers (for probes and the proxy).
+    pub endpoint: Option<Endpoint>,
+    /// `http` probes need an HTTP answer below 500; `tcp` a connect.
+    pub probe: Option<ProbeKind>,
+    pub ts: Millis,
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ProbeKind {
+    Http,
+    Tcp,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shard_message_round_trips_with_version() {
+        let m = ShardMessage::Kick { tenant: "dev".into(), pod_id: "abc".into(), generation: 3 };
+        let bytes = encode(&m).expect("encode");
+        let back: ShardMessage = decode(&bytes, None).expect("decode");
+        assert_eq!(back, m);
+    }
+
+    #[test]
+    fn newer_version_is_refused() {
+        let bytes = rmp_serde::to_vec_named(&Envelope { v: PROTOCOL_VERSION + 1, body: 1u8 }).expect("encode");
+        let err = decode::<u8>(&bytes, None).expect_err("must refuse");
+        assert!(matches!(err, ProtocolError::Version { .. }), "{err}");
+    }
+
+    #[test]
+    fn json_is_accepted_and_garbage_is_an_error() {
+        let m: ShardMessage = decode(
+            br#"{"v":1,"body":{"kind":"observation","tenant":"t","pod_id":"p","container_id":"c","what":{"type":"exited","exit_code":137,"reason":"killed"}}}"#,
+            Some(CONTENT_JSON),
+        )
+        .expect("json");
+        assert!(matches!(m, ShardMessage::Observation { .. }));
+        assert!(decode::<ShardMessage>(b"\xc1garbage", None).is_err());
+        assert!(decode::<ShardMessage>(b"{}", Some("text/plain")).is_err());
+    }
+}

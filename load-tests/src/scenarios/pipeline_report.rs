@@ -1,0 +1,186 @@
+//! The pipeline's figures and their markdown summary.
+
+use std::time::Instant;
+
+use serde_json::json;
+
+use super::Outcome;
+use super::pipeline::Args;
+use super::pipeline_load::Posted;
+use super::raw_amqp::RawAmqpResult;
+use crate::stack::Target;
+use crate::stats::{Summary, TABLE_HEADER};
+use crate::usage::{OTHER, Usage};
+
+/// The target the report checks against.
+const TARGET_PODS_PER_S: f64 = 2000.0;
+
+/// Everything the pipeline run measured.
+pub struct Figures<'a> {
+    pub t0: Instant,
+    pub posted: &'a Posted,
+    pub available: usize,
+    pub errors: usize,
+    pub last_arrival: Option<Instant>,
+    pub post_to_available: Summary,
+    /// AVAILABLE events that arrived before the POST's answer.
+    pub early: usize,
+    /// (seconds, POSTs answered, pods settled)
+    pub timeline: Vec<(f64, usize, usize)>,
+    pub timed_out: bool,
+    /// The baseline's figures and the CPU it cost.
+    pub baseline: Option<(RawAmqpResult, Usage)>,
+    pub usage: Usage,
+    /// Pods found AVAILABLE in the store afterwards (in-process stack only).
+    pub verified: Option<usize>,
+}
+
+fn rate(n: usize, t0: Instant, end: Option<Instant>) -> f64 {
+    match end {
+        Some(e) if e > t0 => n as f64 / e.duration_since(t0).as_secs_f64(),
+        _ => 0.0,
+    }
+}
+
+pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
+    let pods_per_s = rate(f.available, f.t0, f.last_arrival);
+    let posts_per_s = rate(f.posted.acked.len(), f.t0, f.posted.last_ack);
+    let wall = f.last_arrival.map(|e| e.duration_since(f.t0).as_secs_f64()).unwrap_or(0.0);
+    let post = f.posted.latency.summary();
+    let baseline = f.baseline.as_ref().map(|(b, _)| b);
+    let pct = baseline.map(|b| pods_per_s / b.msgs_per_s * 100.0);
+    let verdict = if pods_per_s >= TARGET_PODS_PER_S { "met" } else { "NOT met" };
+    let stack = match &target.local {
+        Some(_) => format!(
+            "in-process stack, simulated runtime (start delay 0), {} spawner(s), {} shards, {}",
+            args.spawners,
+            args.shards,
+            if args.no_auxiliaries {
+                "without health-poller/log-collector"
+            } else {
+                "with health-poller and log-collector"
+            }
+        ),
+        None => format!("remote gateway at {}", target.base),
+    };
+
+    let mut md = format!(
+        "{} pods posted to `POST /v3/pods` with {} in flight ({stack}); networking `local_only`, so no \
+         readiness probe. Completion is counted from AVAILABLE events on `corral.events`.\n\n",
+        args.pods, args.concurrency
+    );
+    md.push_str("| figure | value |\n|---|---:|\n");
+    md.push_str(&format!("| **pods/s** (first POST → last AVAILABLE) | **{pods_per_s:.0}** |\n"));
+    md.push_str(&format!("| wall time | {wall:.2} s |\n"));
+    md.push_str(&format!("| POSTs/s (gateway intake, first POST → last answer) | {posts_per_s:.0} |\n"));
+    md.push_str(&format!(
+        "| pods AVAILABLE / posted OK / POST failures / ERROR | {} / {} / {} / {} |\n",
+        f.available,
+        f.posted.acked.len(),
+        f.posted.failures.len(),
+        f.errors
+    ));
+    if let Some(v) = f.verified {
+        md.push_str(&format!("| AVAILABLE in the store afterwards | {v} |\n"));
+    }
+    if let (Some(b), Some(p)) = (baseline, pct) {
+        md.push_str(&format!(
+            "| raw RabbitMQ baseline ({} msgs of {} B, confirm + ack) | {:.0} msgs/s |\n",
+            b.messages, b.message_bytes, b.msgs_per_s
+        ));
+        md.push_str(&format!("| Corral pods/s as % of the baseline | {p:.1}% |\n"));
+    }
+    md.push_str(&format!("\nTarget: ≥ {TARGET_PODS_PER_S:.0} pods/s — **{verdict}**"));
+    if f.timed_out {
+        md.push_str(&format!(" (the run timed out after {} s)", args.timeout_s));
+    }
+    md.push_str(".\n\n### Latencies\n\n");
+    md.push_str(TABLE_HEADER);
+    md.push_str(&post.row("POST /v3/pods (answered)"));
+    md.push_str(&f.post_to_available.row("POST answered → AVAILABLE event"));
+    if let Some(b) = baseline {
+        md.push_str(&b.confirm_latency.row("baseline publish → confirm"));
+    }
+    if f.early > 0 {
+        md.push_str(&format!("\n{} AVAILABLE events arrived before their POST's answer (counted as 0 ms).\n", f.early));
+    }
+    let pods = f.available.max(1) as f64;
+    md.push_str(&cpu_table(f, wall, pods));
+    let mut calls: Vec<(&String, &u64)> = f.usage.redis_calls.iter().collect();
+    calls.sort_by(|a, b| b.1.cmp(a.1));
+    md.push_str("\nRedis commands per AVAILABLE pod (server-wide counters, so other users of the server add noise): ");
+    let top: Vec<String> = calls.iter().take(8).map(|(k, v)| format!("`{k}` {:.1}", **v as f64 / pods)).collect();
+    md.push_str(&top.join(", "));
+    md.push_str(".\n");
+    if let Some(first) = f.posted.failures.first() {
+        md.push_str(&format!("\nFirst POST failure: `{}`\n", first.replace('`', "'")));
+    }
+
+    let params = json!({
+        "pods": args.pods,
+        "concurrency": args.concurrency,
+        "spawners": args.spawners,
+        "shards": args.shards,
+        "auxiliaries": !args.no_auxiliaries,
+        "baseline_messages": args.baseline_messages,
+        "baseline_in_flight": args.baseline_in_flight,
+        "baseline_prefetch": args.baseline_prefetch,
+        "stack": if target.local.is_some() { "in-process" } else { "remote" },
+        "gateway": target.base,
+    });
+    let results = json!({
+        "pods_per_s": pods_per_s,
+        "posts_per_s": posts_per_s,
+        "wall_s": wall,
+        "available": f.available,
+        "posted_ok": f.posted.acked.len(),
+        "post_failures": f.posted.failures.len(),
+        "errors": f.errors,
+        "verified_in_store": f.verified,
+        "timed_out": f.timed_out,
+        "post_latency": post,
+        "post_to_available": f.post_to_available,
+        "events_before_post_answer": f.early,
+        "baseline": baseline,
+        "baseline_usage": f.baseline.as_ref().map(|(_, u)| u),
+        "corral_pct_of_baseline": pct,
+        "target_pods_per_s": TARGET_PODS_PER_S,
+        "target_met": pods_per_s >= TARGET_PODS_PER_S,
+        "usage": f.usage,
+        "timeline": f.timeline.iter().map(|(t, p, a)| json!({"t_s": t, "posted": p, "available": a})).collect::<Vec<_>>(),
+        "first_failures": f.posted.failures.iter().take(5).collect::<Vec<_>>(),
+    });
+    Outcome { params, results, markdown: md }
+}
+
+/// CPU seconds by process during the Corral part, per pod, and the same per message of
+/// the baseline; other processes' share last, since it competes for the same cores.
+fn cpu_table(f: &Figures<'_>, wall: f64, pods: f64) -> String {
+    let pct = |s: f64| if wall > 0.0 { s / wall * 100.0 } else { 0.0 };
+    let per_msg = |name: &str| {
+        f.baseline
+            .as_ref()
+            .and_then(|(b, u)| u.cpu_seconds.get(name).map(|c| format!("{:.0}", c / b.messages.max(1) as f64 * 1e6)))
+            .unwrap_or_else(|| "–".into())
+    };
+    let mut md = String::from(
+        "\n### Where the CPU went\n\n| process | CPU s | % of one core | µs per pod | baseline: µs per message |\n\
+         |---|---:|---:|---:|---:|\n",
+    );
+    let mut total = 0.0;
+    for (name, s) in f.usage.cpu_seconds.iter().filter(|(n, _)| n.as_str() != OTHER) {
+        total += s;
+        md.push_str(&format!("| {name} | {s:.1} | {:.0}% | {:.0} | {} |\n", pct(*s), s / pods * 1e6, per_msg(name)));
+    }
+    md.push_str(&format!("| **Corral + servers** | {total:.1} | {:.0}% | {:.0} | |\n", pct(total), total / pods * 1e6));
+    if let Some(other) = f.usage.cpu_seconds.get(OTHER) {
+        md.push_str(&format!("| {OTHER} (not Corral) | {other:.1} | {:.0}% | | {} |\n", pct(*other), per_msg(OTHER)));
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    md.push_str(&format!(
+        "\n`corral-load` is this process: the load generator and the whole in-process stack. The machine \
+         has {cores} cores ({}%). CPU times have 10 ms resolution; the broker and Redis may also serve other work.\n",
+        cores * 100
+    ));
+    md
+}

@@ -1,0 +1,113 @@
+//! `corral`: the single binary — `dev` (every service in one process, nothing to install),
+//! `pods` (the command-line client), `serve` (services against Redis and RabbitMQ) and
+//! `token` (tokens for first steps and tests).
+
+mod client;
+mod dev;
+mod serve;
+mod services;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::{Parser, Subcommand};
+use corral_config::Config;
+
+/// Corral launches containers ("pods") on demand from a Tapis-Pods-compatible API.
+///
+/// Examples:
+///   corral dev                                     # everything in one process; prints a token
+///   corral pods create --wait --id hello --image busybox -- sh -c 'exec busybox httpd -f -p $PORT -h /tmp'
+///   corral pods list                               # CORRAL_URL / CORRAL_TOKEN say where and who
+///   corral token --tenant dev --user alice         # a token for X-Tapis-Token
+///   corral serve all                               # every service, against Redis + RabbitMQ
+#[derive(Parser)]
+#[command(name = "corral", version, verbatim_doc_comment)]
+struct Cli {
+    /// Configuration file laid over the defaults (also CORRAL_CONFIG).
+    #[arg(long, global = true, env = "CORRAL_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service in this process: in-process bus, embedded store, Docker or local processes.
+    ///
+    /// Nothing to install: pods and their state live in the data directory and survive
+    /// restarts (running pods are adopted, not restarted). Docker is used when a Docker engine
+    /// answers, otherwise pods run as local processes. Prints the URL, a ready-to-use token
+    /// (tenant dev, user $USER) and example commands.
+    #[command(after_long_help = "Examples:
+  corral dev
+  corral dev --runtime process --data-dir /tmp/corral-dev --http-addr 127.0.0.1:9090
+  RUST_LOG=debug corral dev")]
+    Dev(dev::DevArgs),
+    /// Manage pods on a Corral server: create, list, get, logs, start, stop, restart, delete.
+    #[command(after_long_help = "Examples:
+  export CORRAL_TOKEN=...      # printed by `corral dev`
+  corral pods create --wait --id hello --image busybox -- sh -c 'exec busybox httpd -f -p $PORT -h /tmp'
+  corral pods list
+  corral pods logs hello
+  corral pods delete hello")]
+    Pods(client::PodsArgs),
+    /// Print a token signed with the configured secret (auth.jwt_secret / CORRAL_JWT_SECRET).
+    ///
+    /// Use it as `X-Tapis-Token: <token>` or `Authorization: Bearer <token>`.
+    #[command(after_long_help = "Examples:
+  corral token --tenant dev --user alice
+  curl -H \"X-Tapis-Token: $(corral token --tenant dev --user alice)\" http://127.0.0.1:8080/v3/pods")]
+    Token {
+        /// Tenant the token belongs to.
+        #[arg(long)]
+        tenant: String,
+        /// User name inside the tenant.
+        #[arg(long)]
+        user: String,
+        /// Lifetime in seconds (default: auth.token_ttl_s).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+    /// Run services in this process against the configured Redis, RabbitMQ and runtime.
+    #[command(after_long_help = "Examples:
+  corral serve all
+  CORRAL_REDIS_URL=redis://redis:6379 corral serve spawner --config prod.toml")]
+    Serve {
+        /// Which service to run; `all` runs the five together.
+        #[arg(value_enum)]
+        service: serve::Service,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Pods(args) => return client::run(args).await,
+        Command::Dev(args) => dev::run(cli.config.as_deref(), args).await,
+        Command::Token { tenant, user, ttl } => token(cli.config.as_deref(), &tenant, &user, ttl),
+        Command::Serve { service } => match Config::load(cli.config.as_deref()).context("loading configuration") {
+            Ok(cfg) => serve::run(cfg, service).await,
+            Err(e) => Err(e),
+        },
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn token(config: Option<&std::path::Path>, tenant: &str, user: &str, ttl: Option<u64>) -> anyhow::Result<()> {
+    let cfg = Config::load(config).context("loading configuration")?;
+    let ttl = ttl.unwrap_or(cfg.auth.token_ttl_s);
+    let token = api_gateway::auth::issue_token(&cfg.auth.jwt_secret, tenant, user, ttl).context("signing the token")?;
+    println!("{token}");
+    Ok(())
+}
+
+include!("../../shared/main_support.rs");

@@ -1,0 +1,250 @@
+//! Owned shards: a consumer per shard queue routing messages to pod actors, adoption when a
+//! shard is taken, and (in the same task) the shard's periodic resync (see [`crate::resync`]).
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use corral_bus::{ConsumeOptions, Delivery};
+use corral_config::Config;
+use corral_model::shard::shard_of;
+use corral_model::{Millis, PodKey};
+use corral_protocol::{ShardMessage, decode, topology};
+use corral_runtime::ContainerInfo;
+use futures::StreamExt as _;
+use ractor::{Actor, ActorRef};
+use tracing::Instrument as _;
+
+use crate::Deps;
+use crate::actor::{PodActor, PodArgs, PodMsg};
+
+/// Wall clock in milliseconds; injected so tests can control time.
+pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
+
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        let d = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+        i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
+    })
+}
+
+struct ShardHandle {
+    cancel: Option<Box<dyn FnOnce() + Send>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+/// Everything a spawner shares between its membership loop, shard consumers and actors.
+pub struct Context {
+    pub cfg: Config,
+    pub deps: Deps,
+    pub id: String,
+    pub clock: Clock,
+    shards: Mutex<HashMap<u32, ShardHandle>>,
+    actors: Mutex<HashMap<PodKey, ActorRef<PodMsg>>>,
+    last_renewed: AtomicI64,
+}
+
+impl Context {
+    pub fn new(cfg: Config, deps: Deps, id: String) -> Self {
+        Self::with_clock(cfg, deps, id, system_clock())
+    }
+
+    pub fn with_clock(cfg: Config, deps: Deps, id: String, clock: Clock) -> Self {
+        Self {
+            cfg,
+            deps,
+            id,
+            clock,
+            shards: Mutex::new(HashMap::new()),
+            actors: Mutex::new(HashMap::new()),
+            last_renewed: AtomicI64::new(0),
+        }
+    }
+
+    pub fn now(&self) -> Millis {
+        (self.clock)()
+    }
+
+    pub fn mark_renewed(&self, at: Millis) {
+        self.last_renewed.store(at, Ordering::Relaxed);
+    }
+
+    pub fn last_renewed(&self) -> Millis {
+        self.last_renewed.load(Ordering::Relaxed)
+    }
+
+    pub fn shard_of(&self, key: &PodKey) -> u32 {
+        shard_of(&key.tenant, &key.pod_id, self.cfg.spawner.shards)
+    }
+
+    /// Number of live pod actors (for metrics and tests).
+    pub fn actor_count(&self) -> usize {
+        self.actors.lock().map(|a| a.len()).unwrap_or(0)
+    }
+
+    /// Starts consuming shard `k` and reconciles every pod in it. Returns false if the
+    /// queue is still consumed by someone else.
+    pub async fn take_shard(self: &Arc<Self>, k: u32) -> bool {
+        let opts = ConsumeOptions {
+            prefetch: self.cfg.amqp.prefetch,
+            exclusive: true,
+            consumer_tag: format!("{}-shard-{k}", self.id),
+        };
+        let consumer = match self.deps.bus.consume(&topology::shard_queue(k), opts).await {
+            Ok(c) => c,
+            Err(e) => {
+                tracing::info!(shard = k, error = %e, "cannot consume the shard queue yet");
+                return false;
+            }
+        };
+        if let Err(e) = self.adopt_shard(k).await {
+            tracing::warn!(shard = k, error = %e, "shard reconciliation failed; periodic resync will retry");
+        }
+        let ctx = Arc::clone(self);
+        let mut stream = consumer.stream;
+        let interval = Duration::from_millis(self.cfg.spawner.resync_interval_ms.max(1));
+        let first = crate::resync::first_resync_after(k, self.cfg.spawner.shards, interval);
+        let span = tracing::info_span!("task", name = "shard-consumer", shard = k);
+        // The shard's resync runs in its consumer's task, so it stops with the shard and
+        // can never start actors for a shard this spawner gave up.
+        let task = tokio::spawn(
+            async move {
+                let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
+                resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                let mut memo = crate::resync::ShardMemo::default();
+                loop {
+                    tokio::select! {
+                        delivery = stream.next() => match delivery {
+                            Some(delivery) => ctx.route(delivery).await,
+                            None => break,
+                        },
+                        _ = resync.tick() => ctx.resync_shard(k, &mut memo).await,
+                    }
+                }
+                tracing::info!("shard consumer stream ended");
+            }
+            .instrument(span),
+        );
+        let handle = ShardHandle { cancel: Some(consumer.cancel), task };
+        if let Ok(mut shards) = self.shards.lock() {
+            shards.insert(k, handle);
+        }
+        true
+    }
+
+    /// Stops consuming shard `k` and stops its actors; unacked messages go back to the queue.
+    pub async fn release_shard(&self, k: u32) {
+        let handle = self.shards.lock().ok().and_then(|mut s| s.remove(&k));
+        if let Some(mut h) = handle {
+            if let Some(cancel) = h.cancel.take() {
+                cancel();
+            }
+            h.task.abort();
+        }
+        let victims: Vec<ActorRef<PodMsg>> = match self.actors.lock() {
+            Ok(mut actors) => {
+                let keys: Vec<PodKey> = actors.keys().filter(|key| self.shard_of(key) == k).cloned().collect();
+                keys.iter().filter_map(|key| actors.remove(key)).collect()
+            }
+            Err(_) => Vec::new(),
+        };
+        for a in victims {
+            a.stop(Some("shard released".into()));
+        }
+    }
+
+    /// Is the shard consumer for `k` running (false once its stream ended)?
+    pub fn shard_alive(&self, k: u32) -> bool {
+        self.shards.lock().ok().and_then(|s| s.get(&k).map(|h| !h.task.is_finished())).unwrap_or(false)
+    }
+
+    /// Forgets a pod's actor (it stopped itself after the pod was purged).
+    pub fn forget(&self, key: &PodKey) {
+        if let Ok(mut a) = self.actors.lock() {
+            a.remove(key);
+        }
+    }
+
+    /// Whether the pod has a live actor (which holds its pending timers).
+    pub fn has_actor(&self, key: &PodKey) -> bool {
+        self.actors.lock().map(|a| a.contains_key(key)).unwrap_or(false)
+    }
+
+    /// Adoption after taking a shard: every pod gets an actor told which containers the
+    /// runtime has for it; containers whose pod no longer exists are removed.
+    async fn adopt_shard(self: &Arc<Self>, k: u32) -> anyhow::Result<()> {
+        let keys = self.deps.store.list_shard(k).await?;
+        let containers = self.deps.runtime.list().await?;
+        let mut by_pod: BTreeMap<PodKey, Vec<ContainerInfo>> = BTreeMap::new();
+        for c in containers.into_iter().filter(|c| self.shard_of(&c.pod) == k) {
+            by_pod.entry(c.pod.clone()).or_default().push(c);
+        }
+        for key in &keys {
+            let theirs = by_pod.remove(key).unwrap_or_default();
+            self.send(key, move || PodMsg::Adopt(theirs)).await;
+        }
+        for (pod, orphans) in by_pod {
+            // A record may have been created after we listed the shard: only remove
+            // containers whose pod really does not exist.
+            if matches!(self.deps.store.get_pod(&pod).await, Ok(None)) {
+                for c in orphans {
+                    tracing::info!(pod = %pod, container = %c.id, "removing orphan container");
+                    if let Err(e) = self.deps.runtime.remove(&c.id).await {
+                        tracing::warn!(container = %c.id, error = %e, "cannot remove orphan container");
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn route(self: &Arc<Self>, delivery: Delivery) {
+        let msg: ShardMessage = match decode(&delivery.body, delivery.content_type.as_deref()) {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(error = %e, "dead-lettering an undecodable shard message");
+                let _ = delivery.dead_letter(&e.to_string()).await;
+                return;
+            }
+        };
+        let (tenant, pod_id) = msg.pod();
+        let key = PodKey::new(tenant, pod_id);
+        match msg {
+            ShardMessage::Kick { .. } => self.send(&key, move || PodMsg::Kick(Some(delivery))).await,
+            ShardMessage::Observation { container_id, what, .. } => {
+                self.send(&key, move || PodMsg::Observe { container_id, what, delivery: Some(delivery) }).await;
+            }
+        }
+    }
+
+    /// Delivers a message to the pod's actor, starting the actor if needed.
+    pub(crate) async fn send(self: &Arc<Self>, key: &PodKey, msg: impl FnOnce() -> PodMsg) {
+        let existing = self.actors.lock().ok().and_then(|a| a.get(key).cloned());
+        let actor = match existing {
+            Some(a) => a,
+            None => {
+                let args = PodArgs { key: key.clone() };
+                match Actor::spawn(None, PodActor { ctx: Arc::clone(self) }, args).await {
+                    Ok((a, _)) => {
+                        if let Ok(mut actors) = self.actors.lock() {
+                            actors.insert(key.clone(), a.clone());
+                        }
+                        a
+                    }
+                    Err(e) => {
+                        tracing::error!(pod = %key, error = %e, "cannot start the pod actor");
+                        return;
+                    }
+                }
+            }
+        };
+        if let Err(e) = actor.cast(msg()) {
+            // The actor stopped between lookup and send; the message's delivery (if any) is
+            // dropped unacked and comes back when the consumer's channel closes, and the
+            // periodic resync covers the rest.
+            tracing::debug!(pod = %key, error = %e, "actor gone; message dropped");
+            self.forget(key);
+        }
+    }
+}

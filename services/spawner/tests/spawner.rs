@@ -1,0 +1,313 @@
+//! The spawner against in-process adapters (MemoryStore, MemoryBus, simulated runtime):
+//! kicks drive pods through the state machine, observations are acted on, takeover adopts
+//! and cleans up, and poison messages are dead-lettered without blocking the shard.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use corral_bus::memory::MemoryBus;
+use corral_bus::{Bus, ConsumeOptions, OutMessage, Topology};
+use corral_config::Config;
+use corral_model::shard::shard_of;
+use corral_model::{Desired, Networking, Observed, PodKey, PodSpec, PodStatus, Protocol, StatusRequested};
+use corral_protocol::{Observation, ShardMessage, encode, topology};
+use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
+use corral_runtime::{ContainerSpec, Runtime};
+use corral_store::Store;
+use corral_testkit::MemoryStore;
+use futures::StreamExt as _;
+use tokio_util::sync::CancellationToken;
+
+const SHARDS: u32 = 4;
+
+fn config() -> Config {
+    Config::from_toml_over_defaults(
+        "[spawner]\nshards = 4\nlease_ttl_ms = 600\nmembership_interval_ms = 100\nresync_interval_ms = 300\n\
+         backoff_base_ms = 50\nbackoff_max_ms = 200\nmax_attempts = 3\n",
+    )
+    .expect("config")
+}
+
+struct Rig {
+    store: Arc<MemoryStore>,
+    bus: Arc<MemoryBus>,
+    runtime: Arc<SimulatedRuntime>,
+    stop: CancellationToken,
+    task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
+}
+
+impl Rig {
+    async fn new() -> Rig {
+        let bus = Arc::new(MemoryBus::new());
+        bus.declare(&Topology { shards: SHARDS }).await.expect("declare");
+        Rig {
+            store: Arc::new(MemoryStore::new()),
+            bus,
+            runtime: Arc::new(SimulatedRuntime::new(SimulatedOptions {
+                namespace: "test".into(),
+                start_delay: Duration::from_millis(5),
+            })),
+            stop: CancellationToken::new(),
+            task: None,
+        }
+    }
+
+    fn start(&mut self) {
+        let deps = spawner::Deps { store: self.store.clone(), bus: self.bus.clone(), runtime: self.runtime.clone() };
+        let stop = self.stop.clone();
+        self.task = Some(tokio::spawn(spawner::run(config(), deps, async move { stop.cancelled().await })));
+    }
+
+    async fn stop(mut self) {
+        self.stop.cancel();
+        if let Some(t) = self.task.take() {
+            let r = tokio::time::timeout(Duration::from_secs(5), t).await.expect("spawner stops in time");
+            r.expect("join").expect("clean exit");
+        }
+    }
+
+    /// Stores a new pod without telling the spawner (as if the gateway's kick was lost).
+    async fn create_unkicked(&self, pod_id: &str, protocol: Protocol) -> PodKey {
+        let mut spec = PodSpec { pod_id: pod_id.into(), image: "img".into(), ..PodSpec::default() };
+        spec.networking =
+            BTreeMap::from([("default".into(), Networking { protocol, port: 8000, ..Networking::default() })]);
+        let d = Desired {
+            tenant: "dev".into(),
+            owner: "alice".into(),
+            spec,
+            status_requested: StatusRequested::On,
+            generation: 1,
+            deleted: false,
+            creation_ts: 0,
+            update_ts: 0,
+        };
+        let key = d.key();
+        let shard = shard_of("dev", pod_id, SHARDS);
+        self.store.create_pod(&d, &Observed::default(), shard).await.expect("create");
+        key
+    }
+
+    async fn create(&self, pod_id: &str, protocol: Protocol) -> PodKey {
+        let key = self.create_unkicked(pod_id, protocol).await;
+        self.kick(&key, 1).await;
+        key
+    }
+
+    async fn kick(&self, key: &PodKey, generation: u64) {
+        let msg = ShardMessage::Kick { tenant: key.tenant.clone(), pod_id: key.pod_id.clone(), generation };
+        self.publish(key, &msg).await;
+    }
+
+    async fn publish(&self, key: &PodKey, msg: &ShardMessage) {
+        let shard = shard_of(&key.tenant, &key.pod_id, SHARDS);
+        let body = encode(msg).expect("encode");
+        self.bus
+            .publish(topology::COMMANDS_EXCHANGE, &topology::shard_routing_key(shard), OutMessage::new(body))
+            .await
+            .expect("publish");
+    }
+
+    async fn observed(&self, key: &PodKey) -> Option<Observed> {
+        self.store.get_pod(key).await.ok().flatten().map(|r| r.observed.value)
+    }
+
+    async fn wait_for(&self, key: &PodKey, what: &str, f: impl Fn(&Observed) -> bool) -> Observed {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Some(o) = self.observed(key).await
+                && f(&o)
+            {
+                return o;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{key}: timed out waiting for {what}; last: {:?}",
+                self.observed(key).await
+            );
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kick_spawns_and_stop_removes() {
+    let mut rig = Rig::new().await;
+    rig.start();
+    let key = rig.create("plain", Protocol::LocalOnly).await;
+    let obs = rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    assert_eq!(obs.instance, 1);
+    let listed = rig.runtime.list().await.expect("list");
+    assert_eq!(listed.len(), 1);
+    assert_eq!(Some(listed[0].id.clone()), obs.container_id);
+
+    let rec = rig.store.get_pod(&key).await.expect("get").expect("exists");
+    let mut d = rec.desired.value;
+    d.status_requested = StatusRequested::Off;
+    d.generation = 2;
+    rig.store.put_desired(&d, rec.desired.version).await.expect("put");
+    rig.kick(&key, 2).await;
+    rig.wait_for(&key, "STOPPED", |o| o.status == PodStatus::Stopped && o.observed_generation == 2).await;
+    assert!(rig.runtime.list().await.expect("list").is_empty(), "container removed");
+    let log = rig.store.action_log(&key).await.expect("log");
+    assert!(log.iter().any(|e| e.message.contains("AVAILABLE")), "{log:?}");
+    assert!(log.iter().any(|e| e.message.contains("STOPPED")), "{log:?}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_kick_is_made_up_by_the_resync() {
+    let mut rig = Rig::new().await;
+    rig.start();
+    // Once this pod runs, its shard is owned and adopted: what comes later is not adoption.
+    let first = rig.create("first", Protocol::LocalOnly).await;
+    rig.wait_for(&first, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    let shard = shard_of("dev", "first", SHARDS);
+    let id = (0..).map(|n| format!("unkicked{n}")).find(|id| shard_of("dev", id, SHARDS) == shard).expect("an id");
+    let key = rig.create_unkicked(&id, Protocol::LocalOnly).await;
+    rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    let log: Vec<String> = rig.store.action_log(&key).await.expect("log").into_iter().map(|e| e.message).collect();
+    assert_eq!(log.len(), 2, "{log:?}");
+    assert!(log[0].starts_with("spawn requested"), "{log:?}");
+    assert!(log[1].contains("AVAILABLE"), "{log:?}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readiness_and_exit_observations_drive_the_pod() {
+    let mut rig = Rig::new().await;
+    rig.start();
+    let key = rig.create("probed", Protocol::Http).await;
+    let obs = rig.wait_for(&key, "CREATING", |o| o.status == PodStatus::Creating).await;
+    let id = obs.container_id.clone().expect("container");
+    let ready = ShardMessage::Observation {
+        tenant: "dev".into(),
+        pod_id: "probed".into(),
+        container_id: id.clone(),
+        what: Observation::Ready,
+    };
+    rig.publish(&key, &ready).await;
+    rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+
+    let exited = ShardMessage::Observation {
+        tenant: "dev".into(),
+        pod_id: "probed".into(),
+        container_id: id.clone(),
+        what: Observation::Exited { exit_code: Some(137), reason: "killed".into() },
+    };
+    rig.publish(&key, &exited).await;
+    // The crash counts as a failed attempt: a new instance is started after the backoff.
+    let again = rig.wait_for(&key, "a second instance", |o| o.instance == 2 && o.container_id.is_some()).await;
+    assert_eq!(again.attempts, 1);
+    assert_ne!(again.container_id.as_deref(), Some(id.as_str()));
+    let log = rig.store.action_log(&key).await.expect("log");
+    assert!(log.iter().any(|e| e.message.contains("exited with code 137")), "{log:?}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_adopts_running_containers_and_removes_orphans() {
+    let mut rig = Rig::new().await;
+    // State left by a spawner that died: pod "kept" AVAILABLE with a running container, and
+    // a container whose pod record no longer exists.
+    let key = PodKey::new("dev", "kept");
+    let mut spec = PodSpec { pod_id: "kept".into(), image: "img".into(), ..PodSpec::default() };
+    spec.networking.clear();
+    let d = Desired {
+        tenant: "dev".into(),
+        owner: "alice".into(),
+        spec,
+        status_requested: StatusRequested::On,
+        generation: 1,
+        deleted: false,
+        creation_ts: 0,
+        update_ts: 0,
+    };
+    let container = |pod: &PodKey, instance| ContainerSpec {
+        pod: pod.clone(),
+        generation: 1,
+        instance,
+        image: "img".into(),
+        command: None,
+        args: None,
+        env: BTreeMap::new(),
+        cpu_limit_millis: 250,
+        mem_limit_mib: 256,
+        pids_limit: 64,
+        ports: Vec::new(),
+    };
+    let running = rig.runtime.spawn(&container(&key, 1)).await.expect("spawn");
+    let orphan = rig.runtime.spawn(&container(&PodKey::new("dev", "gone"), 1)).await.expect("spawn");
+    let stray = rig.runtime.spawn(&container(&key, 7)).await.expect("spawn");
+    let obs = Observed {
+        status: PodStatus::Available,
+        observed_generation: 1,
+        instance: 1,
+        container_id: Some(running.id.clone()),
+        ..Observed::default()
+    };
+    rig.store.create_pod(&d, &obs, shard_of("dev", "kept", SHARDS)).await.expect("create");
+
+    rig.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let ids: Vec<String> = rig.runtime.list().await.expect("list").into_iter().map(|c| c.id).collect();
+        if ids == vec![running.id.clone()] {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "expected only the adopted container, found {ids:?} (orphan {}, stray {})",
+            orphan.id,
+            stray.id
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let now = rig.observed(&key).await.expect("pod");
+    assert_eq!(now.status, PodStatus::Available, "adopted, not restarted");
+    assert_eq!(now.instance, 1);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poison_message_is_dead_lettered_and_the_shard_keeps_going() {
+    let mut rig = Rig::new().await;
+    let mut dlq = rig.bus.consume(topology::DEAD_LETTER_QUEUE, ConsumeOptions::default()).await.expect("dlq");
+    rig.start();
+    let key = PodKey::new("dev", "after");
+    let shard = shard_of("dev", "after", SHARDS);
+    rig.bus
+        .publish(
+            topology::COMMANDS_EXCHANGE,
+            &topology::shard_routing_key(shard),
+            OutMessage::new(b"\xc1not msgpack".to_vec()),
+        )
+        .await
+        .expect("publish garbage");
+    let dead =
+        tokio::time::timeout(Duration::from_secs(10), dlq.stream.next()).await.expect("dead-lettered").expect("msg");
+    assert!(dead.headers.get(topology::HEADER_ERROR).is_some_and(|r| !r.is_empty()), "{:?}", dead.headers);
+    dead.ack().await.expect("ack");
+    let created = rig.create("after", Protocol::LocalOnly).await;
+    assert_eq!(created, key);
+    rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_releases_shards_and_leaves_the_group() {
+    let mut rig = Rig::new().await;
+    rig.start();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while rig.store.live_members("spawner", 0).await.expect("members").is_empty() {
+        assert!(Instant::now() < deadline, "spawner never joined");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let store = rig.store.clone();
+    rig.stop().await;
+    assert!(store.live_members("spawner", 0).await.expect("members").is_empty(), "left the group");
+    for k in 0..SHARDS {
+        let free = store.acquire_lease(&spawner::ownership::lease_name(k), "someone-else", 1000).await.expect("lease");
+        assert!(free, "shard {k} lease released on shutdown");
+    }
+}
