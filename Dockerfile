@@ -17,11 +17,12 @@
 ARG RUST_IMAGE=rust:1-bookworm
 ARG BASE_IMAGE=debian:bookworm-slim
 
-# What both runtime targets share: CA certificates, an unprivileged user, the configuration.
+# What both runtime targets share: CA certificates, git (the spawner clones pods' git
+# sources), an unprivileged user, the configuration.
 FROM ${BASE_IMAGE} AS base
-# A locally made base may carry the certificates already (and have no network to fetch them).
-RUN if [ ! -s /etc/ssl/certs/ca-certificates.crt ]; then \
-        apt-get update && apt-get install -y --no-install-recommends ca-certificates \
+# A locally made base may carry them already (and have no network to fetch them).
+RUN if [ ! -s /etc/ssl/certs/ca-certificates.crt ] || ! command -v git >/dev/null; then \
+        apt-get update && apt-get install -y --no-install-recommends ca-certificates git \
         && rm -rf /var/lib/apt/lists/*; \
     fi \
     && useradd --system --uid 10001 --home-dir /nonexistent --shell /usr/sbin/nologin corral

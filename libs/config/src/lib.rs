@@ -116,6 +116,10 @@ pub struct Spawner {
     pub backoff_base_ms: u64,
     pub backoff_max_ms: u64,
     pub max_delivery_attempts: u32,
+    /// Where pods' git sources are cloned (`<git_dir>/<namespace>/<tenant>/<pod>/<generation>`).
+    pub git_dir: String,
+    /// Longest a pod's git clone and checkout may take.
+    pub git_timeout_ms: u64,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]

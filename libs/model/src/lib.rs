@@ -11,6 +11,7 @@
 //! - [`access`]: object permissions and tenant admins.
 //! - [`images`]: the images allowlist.
 //! - [`secrets`]: per-pod credentials and the placeholders that reference them.
+//! - [`session`]: the pod's `session` extension: batch runs, bootstrap script, git source.
 
 pub mod access;
 pub mod backoff;
@@ -19,10 +20,12 @@ pub mod machine;
 pub mod pool;
 pub mod record;
 pub mod secrets;
+pub mod session;
 pub mod sesstpl;
 pub mod shard;
 pub mod spec;
 pub mod template;
+pub mod user_secret;
 
 pub use record::{ActionLogEntry, Desired, Endpoint, Observed, PodKey, PodStatus, StatusContainer, StatusRequested};
 pub use spec::{FieldError, Limits, Networking, PodSpec, Protocol, Resources};

@@ -8,6 +8,14 @@
 //! off, deleted or past its time-to-stop. Failures (spawn errors, crashes, stalls) back off
 //! and retry up to `max_attempts`, then settle in `ERROR`. A generation that has settled
 //! (`STOPPED`, `ERROR`, `COMPLETE`) is never respawned until the user bumps the generation.
+//!
+//! Batch pods (`session.session_type: batch`, see [`batch`]) run once per generation: any exit
+//! ends the run in `COMPLETE` (or `ERROR` when the infrastructure failed) with a
+//! [`Termination`](crate::record::Termination), and are never restarted.
+
+mod batch;
+
+pub use batch::Batch;
 
 use crate::Millis;
 use crate::backoff::delay_ms;
@@ -40,11 +48,16 @@ pub struct Want {
     pub ttl_instance_s: Option<i64>,
     /// The pod has a probed networking port; otherwise "running" is "ready".
     pub needs_probe: bool,
+    /// Set for batch pods: run once to completion.
+    pub batch: Option<Batch>,
 }
 
 impl Want {
     pub fn from_desired(d: &Desired) -> Self {
-        let needs_probe = d.spec.default_port().is_some_and(|(_, n)| n.protocol != crate::Protocol::LocalOnly);
+        let batch = Batch::of(&d.spec);
+        // A batch run is "running" once spawned: its ports, if any, are not waited for.
+        let needs_probe =
+            batch.is_none() && d.spec.default_port().is_some_and(|(_, n)| n.protocol != crate::Protocol::LocalOnly);
         Self {
             on: d.status_requested != StatusRequested::Off,
             generation: d.generation,
@@ -52,6 +65,7 @@ impl Want {
             ttl_default_s: d.spec.time_to_stop_default,
             ttl_instance_s: d.spec.time_to_stop_instance,
             needs_probe,
+            batch,
         }
     }
 }
@@ -120,6 +134,9 @@ pub fn step(obs: Observed, want: &Want, event: Event, now: Millis, cfg: &Setting
         Event::SpawnFailed { instance, reason } => {
             if instance == s.obs.instance && s.obs.status == PodStatus::SpawnerSetup {
                 fail(&mut s, cfg, &format!("could not start the container: {reason}"));
+                if want.batch.is_some() {
+                    batch::note_gave_up(&mut s);
+                }
             }
         }
         Event::Ready { container_id } => {
@@ -127,7 +144,10 @@ pub fn step(obs: Observed, want: &Want, event: Event, now: Millis, cfg: &Setting
                 become_available(&mut s, want);
             }
         }
-        Event::Exited { container_id, exit_code, reason } => on_exited(&mut s, cfg, container_id, exit_code, &reason),
+        Event::Exited { container_id, exit_code, reason } => match want.batch {
+            Some(_) => batch::on_exited(&mut s, container_id, exit_code, &reason),
+            None => on_exited(&mut s, cfg, container_id, exit_code, &reason),
+        },
         Event::Removed { container_id } => {
             if s.obs.container_id.as_deref() == Some(&container_id) {
                 s.obs.container_id = None;
@@ -169,14 +189,17 @@ fn on_spawned(s: &mut Step, want: &Want, instance: u64, container_id: String, en
 fn become_available(s: &mut Step, want: &Want) {
     s.set_status(PodStatus::Available);
     s.obs.start_instance_ts = Some(s.now);
-    s.obs.status_container.message = "ready".into();
+    s.obs.status_container.message = if want.batch.is_some() { "running".into() } else { "ready".into() };
     let ttl = match want.ttl_instance_s {
         Some(v) if v != -1 => Some(v),
         _ if want.ttl_default_s != -1 => Some(want.ttl_default_s),
         _ => None,
     };
     s.obs.time_to_stop_ts = ttl.map(|t| s.now.saturating_add(t.saturating_mul(1000)));
-    s.log("pod is AVAILABLE: container running and ready");
+    match want.batch {
+        Some(b) => s.log(format!("pod is AVAILABLE: batch run started{}", b.limit_text())),
+        None => s.log("pod is AVAILABLE: container running and ready"),
+    }
 }
 
 fn on_exited(s: &mut Step, cfg: &Settings, container_id: String, exit_code: Option<i64>, reason: &str) {
@@ -233,6 +256,7 @@ fn spawn(s: &mut Step) {
     s.obs.start_instance_ts = None;
     s.obs.time_to_stop_ts = None;
     s.obs.status_container.exit_code = None;
+    s.obs.termination = None;
     s.obs.status_container.phase = "Pending".into();
     s.obs.status_container.message = "creating the container".into();
     s.set_status(PodStatus::SpawnerSetup);
@@ -296,6 +320,9 @@ fn converge(s: &mut Step, want: &Want, cfg: &Settings) {
     let settled_or_waiting =
         matches!(s.obs.status, PodStatus::Stopped | PodStatus::Error | PodStatus::Complete | PodStatus::Requested);
     if settled_or_waiting && let Some(id) = s.obs.container_id.clone() {
+        if batch::keeps_finished_container(s, want) {
+            return;
+        }
         if !s.actions.iter().any(|a| matches!(a, Action::Remove { .. })) {
             s.actions.push(Action::Remove { container_id: id });
         }
@@ -328,11 +355,16 @@ fn converge(s: &mut Step, want: &Want, cfg: &Settings) {
                 s.actions.push(Action::Wake { at: deadline });
             }
         }
-        PodStatus::Available => match s.obs.time_to_stop_ts {
-            Some(at) if at <= s.now => teardown(s, "time_to_stop reached"),
-            Some(at) => s.actions.push(Action::Wake { at }),
-            None => {}
-        },
+        PodStatus::Available => {
+            if batch::check_deadline(s, want) {
+                return;
+            }
+            match s.obs.time_to_stop_ts {
+                Some(at) if at <= s.now => teardown(s, "time_to_stop reached"),
+                Some(at) => s.actions.push(Action::Wake { at }),
+                None => {}
+            }
+        }
         PodStatus::Deleting => {
             if let Some(id) = s.obs.container_id.clone() {
                 if !s.actions.iter().any(|a| matches!(a, Action::Remove { .. })) {

@@ -135,6 +135,46 @@ pub struct Observed {
     /// Since when the pod is in its current status.
     pub since: Millis,
     pub update_ts: Millis,
+    /// How the current generation's batch run ended (batch pods only; cleared by the next
+    /// spawn). Records written before batch runs existed lack it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination: Option<Termination>,
+}
+
+/// Why a batch run ended. `Failed` is the run's own failure (non-zero exit, including a
+/// failed bootstrap script); `Infrastructure` is Corral's or the host's (the container could
+/// not be started, or vanished without an exit code).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TerminationReason {
+    Succeeded,
+    Failed,
+    Timeout,
+    Infrastructure,
+}
+
+impl TerminationReason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Succeeded => "succeeded",
+            Self::Failed => "failed",
+            Self::Timeout => "timeout",
+            Self::Infrastructure => "infrastructure",
+        }
+    }
+}
+
+impl std::fmt::Display for TerminationReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a batch run ended: the reason, and a message for people.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Termination {
+    pub reason: TerminationReason,
+    pub message: String,
 }
 
 /// One action-log line: what happened, who caused it, when.

@@ -58,7 +58,8 @@
 //! | `spec.resources.cpu` | `resources.cpu_request` = `cpu_limit` (millicores) | back: the limit (or the request if alone) |
 //! | `spec.resources.mem` | `resources.mem_request` = `mem_limit` (MiB) | back: the limit (or the request if alone) |
 //! | `spec.resources.gpus` | `resources.gpus` | |
-//! | `spec.session_type`, `spec.batch_timeout`, `run.bootstrap`, `git`, `metadata.tag` | — | carried by [`PodMapping`] |
+//! | `spec.session_type`, `spec.batch_timeout`, `run.bootstrap`, `git` | `session` ([`SessionRun`](crate::session::SessionRun)) | absent for a plain interactive template; `git.destination_dir` becomes `session.git.destination` (default filled in), the credential stays a secret *name* |
+//! | `metadata.tag` | — | names the Tapis tag; also in [`PodMapping`] |
 //! | `api_version`, `kind` | — | `from_pod_layer` gives `v1`, `task_template` |
 //! | — | `description`, `template`, `networking`, `time_to_stop_*`, `compute_queue`, lone `arguments` | listed in [`FromPodLayer::dropped`] |
 //!

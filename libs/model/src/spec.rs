@@ -157,6 +157,9 @@ pub struct PodSpec {
     pub networking: BTreeMap<String, Networking>,
     pub resources: Resources,
     pub compute_queue: String,
+    /// Corral extension: batch runs, bootstrap script and git source (see [`crate::session`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<crate::session::SessionRun>,
 }
 
 impl Default for PodSpec {
@@ -175,6 +178,7 @@ impl Default for PodSpec {
             networking: BTreeMap::from([("default".to_string(), Networking::default())]),
             resources: Resources::default(),
             compute_queue: "default".into(),
+            session: None,
         }
     }
 }
@@ -269,6 +273,10 @@ impl PodSpec {
         }
         self.validate_networking(&mut out);
         self.validate_resources(limits, &mut out);
+        if let Some(session) = &self.session {
+            session.validate("session", &mut out);
+            session.validate_command("session", self.command.as_deref(), &mut out);
+        }
         out
     }
 

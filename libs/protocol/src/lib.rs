@@ -107,6 +107,15 @@ pub struct PodEvent {
     pub message: String,
 }
 
+/// Published on `corral.events` (routing key [`topology::pool_claimed_routing_key`]) by a
+/// gateway after claims from a pool, so the pool-manager refills it at once rather than at
+/// its next periodic pass. A hint: a lost one only delays the refill.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PoolClaimed {
+    /// The pool id (`{tenant}/{template}`).
+    pub pool: String,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ProbeKind {

@@ -31,3 +31,8 @@ pub fn shard_routing_key(shard: u32) -> String {
 pub fn event_routing_key(tenant: &str, status: &str) -> String {
     format!("pod.{tenant}.{}", status.replace(' ', "_"))
 }
+
+/// Routing key of [`PoolClaimed`](crate::PoolClaimed) hints on the events exchange.
+pub fn pool_claimed_routing_key(tenant: &str) -> String {
+    format!("pool.{tenant}.claimed")
+}

@@ -3,6 +3,7 @@
 //! namespace never sees another's containers. Ports are published on a loopback address with
 //! ephemeral host ports. Images are never pulled: a missing image is [`RuntimeError::ImageNotFound`].
 
+mod archive;
 mod convert;
 mod create;
 
@@ -114,6 +115,7 @@ impl DockerRuntime {
     /// The container already exists under this name: adopt it, starting it if needed.
     async fn adopt_existing(
         &self,
+        spec: &ContainerSpec,
         name: &str,
         existing: &bollard::models::ContainerInspectResponse,
     ) -> Result<ContainerInfo, RuntimeError> {
@@ -125,6 +127,11 @@ impl DockerRuntime {
         })?;
         if info.state == ContainerState::Running {
             return Ok(info);
+        }
+        // Never started: a creator may have died before (or while) placing the files.
+        // Uploading again only overwrites them; a container that ran keeps what it had.
+        if info.state == ContainerState::Created && !spec.files.is_empty() {
+            archive::upload(&self.docker, &info.id, &spec.files).await?;
         }
         debug!(container = name, "starting existing container");
         self.start_and_inspect(&info.id).await
@@ -148,6 +155,9 @@ impl Runtime for DockerRuntime {
     }
 
     async fn spawn(&self, spec: &ContainerSpec) -> Result<ContainerInfo, RuntimeError> {
+        for tree in &spec.files {
+            tree.destination_segments()?;
+        }
         let name = spec.name();
         let deadline = Instant::now() + NAME_SETTLE_TIMEOUT;
         loop {
@@ -157,12 +167,21 @@ impl Runtime for DockerRuntime {
             match self.docker.create_container(Some(options), body).await {
                 Ok(created) => {
                     info!(container = %name, id = %created.id, image = %spec.image, "created container");
+                    if !spec.files.is_empty()
+                        && let Err(e) = archive::upload(&self.docker, &created.id, &spec.files).await
+                    {
+                        // Gone rather than left half-filled: the next attempt starts afresh.
+                        if let Err(rm) = self.remove(&created.id).await {
+                            debug!(container = %name, error = %rm, "removing the container after a failed upload");
+                        }
+                        return Err(e);
+                    }
                     return self.start_and_inspect(&created.id).await;
                 }
                 Err(e) => match convert::status_of(&e) {
                     Some(409) => {
                         if let Some(existing) = self.inspect_raw(&name).await? {
-                            return self.adopt_existing(&name, &existing).await;
+                            return self.adopt_existing(spec, &name, &existing).await;
                         }
                         // The engine reserves the name before a concurrent create completes
                         // (or fails): wait for it to show up or go away.

@@ -77,6 +77,43 @@ pub struct ContainerSpec {
     pub mem_limit_mib: u32,
     pub pids_limit: i64,
     pub ports: Vec<PortSpec>,
+    /// Host directory trees placed into the container before it starts (e.g. a cloned git
+    /// repository). Empty for most pods.
+    pub files: Vec<FileTree>,
+}
+
+/// A host directory tree copied into the container at an absolute path before it starts.
+///
+/// - docker: uploaded as a tar archive into the created container, owned by the image's
+///   user; a container that exists already (same instance) keeps the files it got.
+/// - process: copied into the process's work directory, re-rooted: `/home/work/src` becomes
+///   `<work>/home/work/src`; the command finds `<work>` in `CORRAL_ROOT`.
+/// - simulated: ignored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileTree {
+    /// Directory on the host (read, never modified).
+    pub source: std::path::PathBuf,
+    /// Absolute, normalised directory inside the container (no `.` or `..` segments).
+    pub destination: String,
+}
+
+impl FileTree {
+    /// The destination's segments, or an error for relative paths, the root and paths with
+    /// `.`/`..` segments (which could escape a re-rooted directory).
+    pub fn destination_segments(&self) -> Result<Vec<&str>, RuntimeError> {
+        let bad = || {
+            RuntimeError::Invalid(format!(
+                "file destination '{}' must be an absolute directory below the root without '.' or '..' segments",
+                self.destination
+            ))
+        };
+        let rest = self.destination.strip_prefix('/').ok_or_else(bad)?;
+        let segments: Vec<&str> = rest.split('/').filter(|s| !s.is_empty()).collect();
+        if segments.is_empty() || segments.iter().any(|s| *s == "." || *s == ".." || s.contains('\0')) {
+            return Err(bad());
+        }
+        Ok(segments)
+    }
 }
 
 impl ContainerSpec {

@@ -17,6 +17,7 @@ mod state;
 mod watch;
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -104,8 +105,15 @@ impl ProcessRuntime {
         Some(state::info_of(&record, st))
     }
 
-    /// One attempt: returns None when another launcher holds the lock.
-    fn try_spawn(&self, dir: &Path, id: &str, spec: &ContainerSpec) -> Result<Option<ContainerInfo>, RuntimeError> {
+    /// One attempt: returns None when another launcher holds the lock. `fresh`: this attempt
+    /// created the container directory, so no earlier launch can have left processes behind.
+    fn try_spawn(
+        &self,
+        dir: &Path,
+        id: &str,
+        spec: &ContainerSpec,
+        fresh: bool,
+    ) -> Result<Option<ContainerInfo>, RuntimeError> {
         let Some(_lock) = LaunchLock::try_acquire(dir)? else {
             return Ok(None);
         };
@@ -116,7 +124,7 @@ impl ProcessRuntime {
         }
         state::clear_exit_code(dir)?;
         info!(container = id, image = %spec.image, "starting process (the process runtime ignores the image)");
-        let record = launch::launch(dir, id, spec).inspect_err(|_| {
+        let record = launch::launch(dir, id, spec, !fresh).inspect_err(|_| {
             // Never launched: leave nothing behind for list or a later spawn to trip on.
             if state::load(dir).is_none() {
                 let _ = std::fs::remove_dir_all(dir);
@@ -137,12 +145,26 @@ impl Runtime for ProcessRuntime {
         launch::argv(spec)?;
         let id = spec.name();
         let dir = self.dir(&id).ok_or_else(|| RuntimeError::Invalid(format!("invalid container name '{id}'")))?;
-        std::fs::create_dir_all(&dir).map_err(|e| state::io_err("creating the container directory", &e))?;
         let deadline = Instant::now() + LAUNCH_WAIT;
+        // The file work and the fork/exec block for milliseconds each: on the async workers a
+        // storm of launches would stall everything else sharing them (the bus consumers,
+        // readiness probes, the gateway in `corral dev`), so each attempt runs on the blocking
+        // pool. The pool's threads are inside the runtime, so the launch can still start its
+        // reaper task there.
+        let spec = Arc::new(spec.clone());
+        let mut first = true;
         loop {
-            if let Some(info) = self.try_spawn(&dir, &id, spec)? {
+            let (me, at, name, spec) = (self.clone(), dir.clone(), id.clone(), Arc::clone(&spec));
+            let attempt = blocking(move || {
+                // Every process of a launch carries the directory's path in its environment,
+                // and a launch needs the directory: none can exist when it is created here.
+                let fresh = first && create_dir(&at)?;
+                me.try_spawn(&at, &name, &spec, fresh)
+            });
+            if let Some(info) = attempt.await? {
                 return Ok(info);
             }
+            first = false;
             if Instant::now() > deadline {
                 return Err(RuntimeError::Other(format!("container {id} is being launched by another process")));
             }
@@ -154,9 +176,10 @@ impl Runtime for ProcessRuntime {
         let Some(dir) = self.dir(id) else {
             return Ok(());
         };
-        if let Some(record) = state::load(&dir) {
+        let record_dir = dir.clone();
+        if let Some(record) = blocking(move || Ok(state::load(&record_dir))).await? {
             let (pgid, start) = (record.pid, record.start_ticks);
-            if procfs::live_group_members(pgid, start) > 0 {
+            if group_alive(pgid, start).await {
                 procfs::signal_group(pgid, "TERM").await;
                 if !wait_group_gone(pgid, start, STOP_GRACE).await {
                     debug!(container = id, "process group outlived the grace period, killing it");
@@ -180,14 +203,20 @@ impl Runtime for ProcessRuntime {
     }
 
     async fn inspect(&self, id: &str) -> Result<Option<ContainerInfo>, RuntimeError> {
-        Ok(self.dir(id).and_then(|dir| self.current(&dir)))
+        let Some(dir) = self.dir(id) else { return Ok(None) };
+        let me = self.clone();
+        blocking(move || Ok(me.current(&dir))).await
     }
 
     async fn list(&self) -> Result<Vec<ContainerInfo>, RuntimeError> {
-        let mut infos: Vec<ContainerInfo> =
-            state::entries(&self.root).into_iter().filter_map(|(_, dir)| self.current(&dir)).collect();
-        infos.sort_by(|a, b| a.id.cmp(&b.id));
-        Ok(infos)
+        let me = self.clone();
+        blocking(move || {
+            let mut infos: Vec<ContainerInfo> =
+                state::entries(&me.root).into_iter().filter_map(|(_, dir)| me.current(&dir)).collect();
+            infos.sort_by(|a, b| a.id.cmp(&b.id));
+            Ok(infos)
+        })
+        .await
     }
 
     async fn events(&self) -> Result<BoxStream<'static, RuntimeEvent>, RuntimeError> {
@@ -208,11 +237,42 @@ impl Runtime for ProcessRuntime {
     }
 }
 
+/// Creates a container directory; false when it existed already.
+fn create_dir(dir: &Path) -> Result<bool, RuntimeError> {
+    match std::fs::create_dir(dir) {
+        Ok(()) => Ok(true),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(false),
+        // The namespace directory itself is gone (removed by hand): recreate the path.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(dir).map_err(|e| state::io_err("creating the container directory", &e))?;
+            Ok(false)
+        }
+        Err(e) => Err(state::io_err("creating the container directory", &e)),
+    }
+}
+
+/// Runs file and `/proc` work on the blocking pool (see [`ProcessRuntime::spawn`]).
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> Result<T, RuntimeError> + Send + 'static,
+) -> Result<T, RuntimeError> {
+    tokio::task::spawn_blocking(work)
+        .await
+        .map_err(|e| RuntimeError::Other(format!("process runtime task failed: {e}")))?
+}
+
+/// Whether any member of a process group lives; may scan all of `/proc`, so off the async
+/// workers.
+async fn group_alive(pgid: u32, start_ticks: u64) -> bool {
+    // A failed scan counts as "still there": removal then waits and escalates rather than
+    // deleting the state of a live group.
+    blocking(move || Ok(procfs::group_alive(pgid, start_ticks))).await.unwrap_or(true)
+}
+
 /// Polls until no member of the group is alive; false when `limit` passed first.
 async fn wait_group_gone(pgid: u32, start_ticks: u64, limit: Duration) -> bool {
     let deadline = Instant::now() + limit;
     loop {
-        if procfs::live_group_members(pgid, start_ticks) == 0 {
+        if !group_alive(pgid, start_ticks).await {
             return true;
         }
         if Instant::now() >= deadline {

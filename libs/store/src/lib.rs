@@ -13,9 +13,10 @@ pub mod pool_book;
 mod pools;
 pub mod redis;
 
-pub use pools::{Claim, MemberState, PoolMember};
+pub use pools::{Claim, ClaimOutcome, ClaimRequest, MemberState, PoolMember};
 
 use async_trait::async_trait;
+use corral_model::pool::{POOL_KIND, TEMPLATE_KIND};
 use corral_model::{ActionLogEntry, Desired, Millis, Observed, PodKey};
 
 /// Most action-log entries kept per pod (oldest dropped first).
@@ -221,6 +222,31 @@ pub trait Store: Send + Sync + 'static {
         cap: u32,
         now: Millis,
     ) -> Result<Claim, StoreError>;
+
+    /// The whole Binder claim in one atomic operation: checks that the pool's template and
+    /// pool documents are still at the versions the caller read (else `Stale`, nothing
+    /// changed), takes a member as [`PoolBook::claim_instance`](pool_book::PoolBook::claim_instance)
+    /// describes (readiness judged on the pod records at that moment), records the claimant,
+    /// counts a cold member against the cap, and makes the claimant the owner of the
+    /// member's pod (desired version bumped) if the pool (`pool_owner`) still owns it. A pod
+    /// owned by anyone else keeps its owner. `owner_set` reports whether the claimant owns
+    /// the pod; a store may also leave it false (the pod untouched) when it cannot change the
+    /// owner safely, and the caller then does it.
+    ///
+    /// Every store in this crate (and the test store) does this in one round trip; the
+    /// default, for wrappers that only delegate, checks the versions and claims with
+    /// [`Store::pool_claim`] in separate calls (not atomic) and leaves the owner to the
+    /// caller (`owner_set: false`).
+    async fn pool_claim_instance(&self, req: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        let template = self.get_doc(TEMPLATE_KIND, req.pool).await?.map(|d| d.version);
+        let pool = self.get_doc(POOL_KIND, req.pool).await?.map(|d| d.version);
+        if template != Some(req.template_version) || pool != Some(req.pool_version) {
+            return Ok(ClaimOutcome::Stale);
+        }
+        let claim =
+            self.pool_claim(req.pool, req.claimant, req.cold_member, req.template_version, req.cap, req.now).await?;
+        Ok(ClaimOutcome::Claimed { claim, owner_set: false })
+    }
 
     /// Removes an unclaimed member; false if it is claimed or unknown (so a drain never
     /// takes a member a user just claimed).

@@ -48,6 +48,10 @@ pub struct PoolMember {
     pub since: Millis,
     /// Last activity recorded by the proxy; `since` until then.
     pub last_activity: Millis,
+    /// Whether the member's pod is known to have existed (it was ready, or it was claimed
+    /// ready or warming). A member with this flag and no pod has had its pod deleted and
+    /// purged: it is released, never re-created.
+    pub pod_seen: bool,
 }
 
 /// What [`Store::pool_claim`](crate::Store::pool_claim) handed out.
@@ -62,4 +66,38 @@ pub enum Claim {
     Cold(String),
     /// No unclaimed member and the cap is reached.
     Full,
+}
+
+/// A claim as the Binder API makes it: see [`Store::pool_claim_instance`](crate::Store::pool_claim_instance).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClaimRequest<'a> {
+    /// Tenant of the pool's pods.
+    pub tenant: &'a str,
+    /// The pool id: also the name of the pool's template and pool documents.
+    pub pool: &'a str,
+    /// The versions of the template (`corral_model::pool::TEMPLATE_KIND`) and pool
+    /// (`POOL_KIND`) documents the caller's `cap` and template were read at. If either
+    /// document has changed (or is gone), nothing is claimed: [`ClaimOutcome::Stale`].
+    pub template_version: u64,
+    pub pool_version: u64,
+    /// The pool's cap (from the pool document).
+    pub cap: u32,
+    /// Owner of the pool's unclaimed member pods (`corral_model::pool::pool_owner`).
+    pub pool_owner: &'a str,
+    /// Who claims: recorded with the member and made the owner of its pod.
+    pub claimant: &'a str,
+    /// The id a cold instance gets when the pool has no member to hand out.
+    pub cold_member: &'a str,
+    pub now: Millis,
+}
+
+/// What [`Store::pool_claim_instance`](crate::Store::pool_claim_instance) did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ClaimOutcome {
+    /// A member was handed out (or `Full`). `owner_set` says the claimant now owns the
+    /// member's pod and, for [`Claim::Ready`], that the pod was ready when claimed; when
+    /// false the caller sets the owner itself (and checks readiness on the record).
+    Claimed { claim: Claim, owner_set: bool },
+    /// The template or pool document changed since the caller read it: reload, retry.
+    Stale,
 }

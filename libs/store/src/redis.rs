@@ -20,12 +20,14 @@
 //! | `{ns}:pool:{pool}:state` | hash | member → `warming`, `available` or `claimed` |
 //! | `{ns}:pool:{pool}:warm` / `:avail` | list | warming / available members, oldest first |
 //! | `{ns}:pool:{pool}:tv` / `:claimant` / `:since` / `:act` | hash | member → template version / claimant / since (ms) / last activity (ms) |
+//! | `{ns}:pool:{pool}:seen` | hash | member → `1` once its pod is known to have existed |
 //!
 //! Both versions of a pod live in one hash, so one HMGET reads them consistently, and every
 //! check-then-write (create, compare-and-set, capped appends, leases) is one Lua script.
 //! Writes to the log or output of a pod that does not exist fail with `NotFound` instead of
 //! leaving keys behind after a purge.
 
+mod claim;
 mod codec;
 mod keys;
 mod ops;

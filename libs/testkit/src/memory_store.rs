@@ -6,9 +6,13 @@ use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
+use corral_model::pool::{POOL_KIND, TEMPLATE_KIND};
 use corral_model::{ActionLogEntry, Desired, Millis, Observed, PodKey};
-use corral_store::pool_book::PoolBook;
-use corral_store::{ACTION_LOG_CAP, Claim, OUTPUT_CAP_BYTES, PodRecord, PoolMember, Store, StoreError, Versioned};
+use corral_store::pool_book::{PodCheck, PoolBook, hand_over};
+use corral_store::{
+    ACTION_LOG_CAP, Claim, ClaimOutcome, ClaimRequest, OUTPUT_CAP_BYTES, PodRecord, PoolMember, Store, StoreError,
+    Versioned,
+};
 
 /// An in-memory [`Store`]. Every method takes a std mutex for a few map operations and never
 /// holds it across an await. Lease expiry uses the monotonic clock.
@@ -337,6 +341,36 @@ impl Store for MemoryStore {
         now: Millis,
     ) -> Result<Claim, StoreError> {
         Ok(self.with_pool(pool, |book| book.claim(claimant, cold_member, template_version, cap, now)))
+    }
+
+    async fn pool_claim_instance(&self, req: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        let mut guard = self.lock();
+        let inner = &mut *guard;
+        let version = |kind: &str| inner.docs.get(&(kind.to_owned(), req.pool.to_owned())).map(|d| d.version);
+        if version(TEMPLATE_KIND) != Some(req.template_version) || version(POOL_KIND) != Some(req.pool_version) {
+            return Ok(ClaimOutcome::Stale);
+        }
+        let pods = &mut inner.pods;
+        let book = inner.pools.entry(req.pool.to_owned()).or_default();
+        let claim = book.claim_instance(req.claimant, req.cold_member, req.template_version, req.cap, req.now, |id| {
+            pods.get(&PodKey::new(req.tenant, id))
+                .map_or(PodCheck::Missing, |p| PodCheck::of_state(&p.desired.value, &p.observed.value))
+        });
+        if book.is_empty() {
+            inner.pools.remove(req.pool);
+        }
+        let owner_set = match &claim {
+            Claim::Ready(id) | Claim::Warming(id) => pods.get_mut(&PodKey::new(req.tenant, id)).is_some_and(|pod| {
+                let mut next = pod.desired.value.clone();
+                let (set, changed) = hand_over(&mut next, req.pool_owner, req.claimant);
+                if changed {
+                    pod.desired = Versioned { version: pod.desired.version + 1, value: next };
+                }
+                set
+            }),
+            Claim::Cold(_) | Claim::Full => false,
+        };
+        Ok(ClaimOutcome::Claimed { claim, owner_set })
     }
 
     async fn pool_withdraw(&self, pool: &str, member: &str) -> Result<bool, StoreError> {

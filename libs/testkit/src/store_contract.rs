@@ -126,7 +126,9 @@ macro_rules! store_contract_tests {
             membership_tracks_heartbeats,
             documents_compare_and_set,
             pool_members_follow_their_states,
-            concurrent_claims_hand_out_each_member_once
+            concurrent_claims_hand_out_each_member_once,
+            claim_instance_checks_documents_readiness_and_owner,
+            concurrent_instance_claims_hand_out_and_own_each_member_once
         );
     };
     (@tests $harness:path; $($name:ident),*) => {

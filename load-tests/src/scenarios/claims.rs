@@ -21,7 +21,7 @@ use crate::usage::Snapshot;
 
 const PORT: u16 = 8000;
 /// Claimed instances are given back by the pool's own culling: idle (no proxy traffic) for
-/// this long. (A DELETE by the owner races with the pool-manager: see RESULTS.md.)
+/// this long, so the claim rounds measure claims alone, not the clients' DELETEs too.
 const CULL_TIMEOUT_S: u64 = 1;
 
 /// Options of `claims`.

@@ -115,6 +115,7 @@ fn spec(key: &PodKey) -> ContainerSpec {
         mem_limit_mib: 3072,
         pids_limit: 512,
         ports: vec![PortSpec { name: "default".into(), container_port: 5000 }],
+        files: Vec::new(),
     }
 }
 

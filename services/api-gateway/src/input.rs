@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use corral_model::session::SessionRun;
 use corral_model::template::{NetworkingLayer, PodLayer, ResourcesLayer};
 use corral_model::{FieldError, Networking, PodSpec, StatusRequested};
 use serde::{Deserialize, Deserializer};
@@ -31,6 +32,8 @@ pub struct NewPod {
     #[serde(deserialize_with = "null_as_default")]
     pub resources: ResourcesLayer,
     pub compute_queue: Option<String>,
+    /// Corral extension: batch run, bootstrap script, git source (`null`: none).
+    pub session: Option<SessionRun>,
 }
 
 /// Tapis clients send `null` for "not set".
@@ -63,6 +66,7 @@ impl NewPod {
             networking: self.networking,
             resources: self.resources,
             compute_queue: self.compute_queue,
+            session: self.session,
         };
         layer.validate(&mut problems);
         (self.pod_id, self.status_requested, layer, problems)
@@ -117,6 +121,9 @@ pub struct UpdatePod {
     pub compute_queue: Option<String>,
     #[serde(default)]
     pub image: Option<String>,
+    /// Replaces the session whole; `null` removes it (an ordinary interactive pod).
+    #[serde(default, deserialize_with = "nullable")]
+    pub session: Option<Option<SessionRun>>,
 }
 
 fn set<T: PartialEq>(name: &'static str, slot: &mut T, value: Option<T>, changed: &mut Vec<&'static str>) {
@@ -144,6 +151,7 @@ impl UpdatePod {
         set("networking", &mut spec.networking, u.networking, &mut changed);
         set("compute_queue", &mut spec.compute_queue, u.compute_queue, &mut changed);
         set("image", &mut spec.image, u.image, &mut changed);
+        set("session", &mut spec.session, u.session, &mut changed);
         if let Some(p) = u.resources {
             let r = &mut spec.resources;
             let before = *r;
@@ -194,5 +202,29 @@ mod tests {
         assert_eq!(spec.resources.cpu_limit, 3000);
         assert_eq!(spec.resources.cpu_request, Resources::default().cpu_request);
         assert!(u.apply(&mut spec).is_empty(), "applying twice changes nothing");
+    }
+
+    #[test]
+    fn session_is_accepted_on_create_and_update() {
+        let p: NewPod =
+            serde_json::from_str(r#"{"pod_id":"job","session":{"session_type":"batch","batch_timeout":5}}"#)
+                .expect("parses");
+        let (_, _, layer, problems) = p.into_parts();
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(layer.session.as_ref().map(|s| (s.is_batch(), s.batch_timeout)), Some((true, Some(5))));
+        let bad: NewPod = serde_json::from_str(r#"{"pod_id":"job","session":{"batch_timeout":0}}"#).expect("parses");
+        let fields: Vec<String> = bad.into_parts().3.into_iter().map(|p| p.field).collect();
+        assert_eq!(fields, ["session.batch_timeout", "session.batch_timeout"], "not batch, and zero");
+        assert!(serde_json::from_str::<NewPod>(r#"{"pod_id":"job","session":{"kind":"batch"}}"#).is_err());
+
+        let mut spec = PodSpec::default();
+        let set: UpdatePod = serde_json::from_str(r#"{"session":{"bootstrap":"echo hi"}}"#).expect("parses");
+        assert_eq!(set.apply(&mut spec), vec!["session"]);
+        assert_eq!(spec.session.as_ref().and_then(|s| s.bootstrap.as_deref()), Some("echo hi"));
+        let absent: UpdatePod = serde_json::from_str("{}").expect("parses");
+        assert!(absent.apply(&mut spec).is_empty(), "absent keeps it");
+        let removed: UpdatePod = serde_json::from_str(r#"{"session":null}"#).expect("parses");
+        assert_eq!(removed.apply(&mut spec), vec!["session"]);
+        assert_eq!(spec.session, None);
     }
 }

@@ -11,6 +11,7 @@
 //! - [`view`]: the pod as clients see it (displayed status, URLs, timestamps).
 //! - [`consumer`]: external requests from the bus.
 //! - [`binder`]: the Binder API (templates, applications, pools) under `/api`.
+//! - [`secrets`]: named secrets under `/api/secrets` (values never shown).
 //! - [`proxy`]: the pod proxy (HTTP and websockets to a pod's port, by path or `Host`).
 
 pub mod auth;
@@ -22,6 +23,7 @@ pub mod input;
 mod kick;
 pub mod proxy;
 mod routes;
+pub mod secrets;
 pub mod service;
 pub mod sesstpl;
 pub mod view;
@@ -54,11 +56,12 @@ pub struct AppState {
 struct Inner {
     cfg: Config,
     deps: Deps,
+    allowlists: service::images::AllowlistCache,
 }
 
 impl AppState {
     pub fn new(cfg: Config, deps: Deps) -> Self {
-        Self { inner: Arc::new(Inner { cfg, deps }) }
+        Self { inner: Arc::new(Inner { cfg, deps, allowlists: Default::default() }) }
     }
 
     pub fn config(&self) -> &Config {
@@ -71,6 +74,11 @@ impl AppState {
 
     pub fn bus(&self) -> &dyn Bus {
         self.inner.deps.bus.as_ref()
+    }
+
+    /// Images allowlists read recently (see [`service::images::AllowlistCache`]).
+    pub fn allowlists(&self) -> &service::images::AllowlistCache {
+        &self.inner.allowlists
     }
 }
 

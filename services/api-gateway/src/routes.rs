@@ -69,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v3/pods/images/bulk", post(add_images))
         .route("/v3/pods/images/{*image}", get(get_image).delete(delete_image))
         .merge(crate::binder::routes())
+        .merge(crate::secrets::routes())
         .fallback(not_found_fallback)
         .method_not_allowed_fallback(method_not_allowed_fallback)
         .layer(map_response(ensure_envelope))

@@ -70,7 +70,7 @@ pub fn render_pod(rec: &PodRecord, pods_domain: &str) -> Value {
         networking.insert(name.clone(), entry);
     }
     let sc = &o.status_container;
-    json!({
+    let mut pod = json!({
         "pod_id": s.pod_id,
         "image": s.image,
         "template": s.template,
@@ -92,12 +92,19 @@ pub fn render_pod(rec: &PodRecord, pods_domain: &str) -> Value {
             "start_time": iso_opt(sc.start_time),
             "message": sc.message,
             "exit_code": sc.exit_code,
+            // How a batch run ended (succeeded, failed, timeout, infrastructure), else null.
+            "reason": o.termination.as_ref().map(|t| t.reason),
             "restart_count": sc.restart_count,
         },
         "creation_ts": iso(d.creation_ts),
         "update_ts": iso(d.update_ts.max(o.update_ts)),
         "start_instance_ts": iso_opt(o.start_instance_ts),
-    })
+    });
+    // Corral's extension; pods without it look exactly as in Tapis.
+    if let (Some(session), Some(obj)) = (&s.session, pod.as_object_mut()) {
+        obj.insert("session".into(), as_json(session));
+    }
+    pod
 }
 
 #[cfg(test)]
@@ -151,6 +158,37 @@ mod tests {
         assert_eq!(displayed_status_requested(&d, &observed(PodStatus::SpawnerSetup, 3)), StatusRequested::On);
         let off = desired(StatusRequested::Off, 3, false);
         assert_eq!(displayed_status_requested(&off, &observed(PodStatus::Stopped, 3)), StatusRequested::Off);
+    }
+
+    #[test]
+    fn batch_outcome_and_session_are_shown() {
+        use corral_model::record::{Termination, TerminationReason};
+        use corral_model::session::{SessionRun, SessionType};
+        let mut d = desired(StatusRequested::On, 1, false);
+        let session = SessionRun { session_type: SessionType::Batch, batch_timeout: Some(5), ..SessionRun::default() };
+        d.spec.session = Some(session);
+        let mut o = observed(PodStatus::Complete, 1);
+        o.status_container.exit_code = Some(3);
+        o.status_container.message = "batch run failed: exit code 3".into();
+        o.termination =
+            Some(Termination { reason: TerminationReason::Failed, message: o.status_container.message.clone() });
+        let rec = corral_store::PodRecord {
+            desired: corral_store::Versioned { value: d.clone(), version: 1 },
+            observed: corral_store::Versioned { value: o, version: 1 },
+        };
+        let pod = render_pod(&rec, "pods.example");
+        assert_eq!(pod["session"], json!({"session_type": "batch", "batch_timeout": 5}));
+        assert_eq!(pod["status"], "COMPLETE");
+        assert_eq!(pod["status_container"]["exit_code"], 3);
+        assert_eq!(pod["status_container"]["reason"], "failed");
+        d.spec.session = None;
+        let plain = corral_store::PodRecord {
+            desired: corral_store::Versioned { value: d, version: 1 },
+            observed: corral_store::Versioned { value: observed(PodStatus::Available, 1), version: 1 },
+        };
+        let pod = render_pod(&plain, "pods.example");
+        assert!(pod.get("session").is_none(), "no key without a session: {pod}");
+        assert_eq!(pod["status_container"]["reason"], Value::Null);
     }
 
     #[test]

@@ -247,8 +247,9 @@ async fn start_applies_overrides_and_pins_the_template_version() {
     assert_eq!(s["session_type"], "interactive");
     assert_eq!(s["pod"]["pod_id"], "sess1");
     assert_eq!(s["tag_timestamp"], version.as_str());
-    let warnings = s["warnings"].as_array().expect("array");
-    assert!(warnings.iter().any(|w| w.as_str().expect("string").starts_with("spec.kernel.git")), "{warnings:?}");
+    // Git travels in the pod's `session`; only the session tag is not applied.
+    assert_eq!(s["warnings"], json!(["metadata.tag: not applied: pods have no session tag"]));
+    assert_eq!(s["pod"]["session"]["git"]["destination"], "/home/work/baiagent", "{}", s["pod"]);
     assert_eq!(s["template"]["spec"]["kernel"]["environ"], json!({"EXTRA": "1", "MYCONFIG": "XXX"}));
 
     let spec = gw.record("acme", "sess1").await.desired.value.spec;
@@ -283,20 +284,15 @@ async fn start_applies_overrides_and_pins_the_template_version() {
     assert_eq!(fields, ["overrides.spec.kernel.envron", "overrides.spec.resources.cpu"]);
     assert_eq!(full_snapshot(&gw, &["acme"]).await, before);
 
-    // A batch template still starts, and says what is not applied.
+    // A batch template starts a batch pod.
     let batch = SEED_YAML.replace("name: template1234", "name: batchone").replace("interactive", "batch");
     assert_eq!(post_yaml(&gw, &alice, &batch).await.status, 201);
     let b = send_json(&gw, "POST", "/api/session-templates/batchone/start", &alice, &json!({"pod_id": "batch1"})).await;
     assert_eq!(b.status, 201, "{}", b.text);
     let b = b.json();
     assert_eq!(b["session_type"], "batch");
-    assert!(
-        b["warnings"]
-            .as_array()
-            .expect("array")
-            .iter()
-            .any(|w| w.as_str().expect("string").starts_with("spec.session_type"))
-    );
+    assert_eq!(b["pod"]["session"]["session_type"], "batch", "{}", b["pod"]);
+    assert!(!b["warnings"].to_string().contains("session_type"), "{}", b["warnings"]);
     gw.shutdown().await;
 }
 

@@ -1,6 +1,6 @@
 //! `corral`: the single binary — `dev` (every service in one process, nothing to install),
-//! `pods` (the command-line client), `serve` (services against Redis and RabbitMQ) and
-//! `token` (tokens for first steps and tests).
+//! `pods`, `sesstpl`, `start-template` and `secret` (the command-line client), `serve`
+//! (services against Redis and RabbitMQ) and `token` (tokens for first steps and tests).
 
 mod client;
 mod dev;
@@ -20,6 +20,8 @@ use corral_config::Config;
 ///   corral dev                                     # everything in one process; prints a token
 ///   corral pods create --wait --id hello --image busybox -- sh -c 'exec busybox httpd -f -p $PORT -h /tmp'
 ///   corral pods list                               # CORRAL_URL / CORRAL_TOKEN say where and who
+///   corral sesstpl create -f session-template.yaml # a Backend.AI session template
+///   corral start-template template1234 --env MYCONFIG=YYY --wait
 ///   corral token --tenant dev --user alice         # a token for X-Tapis-Token
 ///   corral serve all                               # every service, against Redis + RabbitMQ
 #[derive(Parser)]
@@ -53,6 +55,25 @@ enum Command {
   corral pods logs hello
   corral pods delete hello")]
     Pods(client::PodsArgs),
+    /// Manage session templates (Backend.AI taskTemplate YAML): create, update, list, get, delete.
+    #[command(after_long_help = "Examples:
+  corral sesstpl create -f session-template.yaml     # or: corral sesstpl create < session-template.yaml
+  corral sesstpl list
+  corral sesstpl get template1234 > t.yaml
+  corral sesstpl update template1234 -f t.yaml
+  corral start-template template1234 --wait
+  corral sesstpl delete template1234")]
+    Sesstpl(client::SesstplArgs),
+    /// Start a pod from a session template, with overrides; prints the pod id.
+    #[command(after_long_help = client::START_EXAMPLES)]
+    StartTemplate(client::StartTemplateArgs),
+    /// Manage your named secrets (e.g. a git token for a template's git.credential): set, list, delete.
+    #[command(after_long_help = "Examples:
+  corral secret set git-token --username alice      # prompts for the value, without echo
+  printf %s \"$TOKEN\" | corral secret set git-token
+  corral secret list
+  corral secret delete git-token")]
+    Secret(client::SecretArgs),
     /// Print a token signed with the configured secret (auth.jwt_secret / CORRAL_JWT_SECRET).
     ///
     /// Use it as `X-Tapis-Token: <token>` or `Authorization: Bearer <token>`.
@@ -86,6 +107,9 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Pods(args) => return client::run(args).await,
+        Command::Sesstpl(args) => return client::run_sesstpl(args).await,
+        Command::StartTemplate(args) => return client::run_start_template(args).await,
+        Command::Secret(args) => return client::run_secret(args).await,
         Command::Dev(args) => dev::run(cli.config.as_deref(), args).await,
         Command::Token { tenant, user, ttl } => token(cli.config.as_deref(), &tenant, &user, ttl),
         Command::Serve { service } => match Config::load(cli.config.as_deref()).context("loading configuration") {

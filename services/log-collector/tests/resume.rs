@@ -29,6 +29,7 @@ fn spec(pod: &corral_model::PodKey) -> ContainerSpec {
         mem_limit_mib: 256,
         pids_limit: 64,
         ports: Vec::new(),
+        files: Vec::new(),
     }
 }
 

@@ -1,18 +1,14 @@
-//! One pass over one pool: promote ready members, replace broken or outdated ones, cull
-//! idle or old claimed ones, then size the pool with [`corral_model::pool::plan`].
+//! One pass over one pool: decide for every member ([`crate::decide`]), carry the decisions
+//! out, then size the pool with [`corral_model::pool::plan`].
 
 use corral_model::pool::{AppTemplate, PoolAction, PoolConfig, PoolCounts, PoolTarget, plan, pool_owner};
 use corral_model::{Millis, PodKey, PodStatus};
-use corral_store::{MemberState, PodRecord, PoolMember, StoreError};
+use corral_store::{MemberState, PodRecord, StoreError};
 
 use crate::Deps;
+use crate::decide::{Decision, PodFacts, decide};
 use crate::pods::{create_member_pod, delete_member_pod};
-
-/// A claimed member whose pod does not exist yet is given this long (ms) for its claimant
-/// (a gateway starting a cold instance) to create it, before the pool-manager creates it.
-const COLD_GRACE_MS: Millis = 5_000;
-/// Beyond this age (ms) a claimed member without a pod is stale: it is released.
-const MISSING_POD_RELEASE_MS: Millis = 60_000;
+use crate::records::RecordCache;
 
 /// What one pass did, for logs and tests.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -20,26 +16,27 @@ pub struct PassReport {
     pub created: u32,
     pub ready: u32,
     pub removed: u32,
+    pub released: u32,
     pub culled: u32,
 }
 
-fn is_ready(rec: &PodRecord) -> bool {
-    let (d, o) = (&rec.desired.value, &rec.observed.value);
-    !d.deleted && o.status == PodStatus::Available && o.observed_generation == d.generation
+/// The outcome of a pass over one pool.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PoolPass {
+    pub report: PassReport,
+    /// The pool's members once the pass is done (new ones included).
+    pub members: Vec<String>,
 }
 
-fn is_broken(rec: &PodRecord) -> bool {
+fn facts(rec: &PodRecord) -> PodFacts<'_> {
     let (d, o) = (&rec.desired.value, &rec.observed.value);
-    d.deleted || (o.status == PodStatus::Error && o.observed_generation == d.generation)
-}
-
-/// Whether a claimed member is due for culling at `now`.
-pub fn should_cull(member: &PoolMember, template: Option<&AppTemplate>, now: Millis) -> bool {
-    let Some(t) = template else { return false };
-    let secs = |s: u64| Millis::try_from(s.saturating_mul(1000)).unwrap_or(Millis::MAX);
-    let idle = t.cull_timeout_s > 0 && now.saturating_sub(member.last_activity) >= secs(t.cull_timeout_s);
-    let old = t.max_age_s > 0 && now.saturating_sub(member.since) >= secs(t.max_age_s);
-    idle || old
+    let current = o.observed_generation == d.generation;
+    PodFacts {
+        deleted: d.deleted,
+        ready: current && o.status == PodStatus::Available,
+        failed: current && o.status == PodStatus::Error,
+        owner: &d.owner,
+    }
 }
 
 /// Reconciles `pool` once. `template` is `None` once the template is gone: the pool then
@@ -47,82 +44,69 @@ pub fn should_cull(member: &PoolMember, template: Option<&AppTemplate>, now: Mil
 pub async fn reconcile_pool(
     deps: &Deps,
     shards: u32,
+    cache: &mut RecordCache,
     pool_id: &str,
     cfg: &PoolConfig,
     template: Option<(&AppTemplate, u64)>,
     now: Millis,
-) -> Result<PassReport, StoreError> {
+) -> Result<PoolPass, StoreError> {
     let store = deps.store.as_ref();
     let bus = deps.bus.as_ref();
     let mut report = PassReport::default();
     let mut counts = PoolCounts::default();
     let mut unclaimed: Vec<(String, MemberState)> = Vec::new();
-    for m in store.pool_members(pool_id).await? {
-        let key = PodKey::new(&cfg.tenant, &m.id);
-        let rec = store.get_pod(&key).await?;
-        let outdated = template.is_none_or(|(_, v)| v != m.template_version);
-        match m.state {
-            MemberState::Warming | MemberState::Available => {
-                let broken = rec.as_ref().is_none_or(is_broken) && !(rec.is_none() && m.state == MemberState::Warming);
-                if broken || outdated {
-                    // Withdraw first: once withdrawn no claim can take it, so deleting is safe.
-                    if store.pool_withdraw(pool_id, &m.id).await? {
-                        delete_member_pod(store, bus, shards, &key, now).await?;
-                        report.removed += 1;
-                    }
-                    continue;
-                }
-                if m.state == MemberState::Warming {
-                    match (&rec, template) {
-                        // Reserved but never created (a crash in between): create it now.
-                        (None, Some((t, _))) => {
-                            create_member_pod(deps, shards, t, pool_id, &m.id, &pool_owner(&cfg.template), now).await?;
-                        }
-                        (Some(r), _) if is_ready(r) && store.pool_ready(pool_id, &m.id, now).await? => {
-                            report.ready += 1;
-                            counts.available += 1;
-                            unclaimed.push((m.id.clone(), MemberState::Available));
-                            continue;
-                        }
-                        _ => {}
-                    }
-                    counts.warming += 1;
+    let mut kept = Vec::new();
+    let members = store.pool_members(pool_id).await?;
+    let keys: Vec<PodKey> = members.iter().map(|m| PodKey::new(&cfg.tenant, &m.id)).collect();
+    let records = cache.read(store, pool_id, &keys).await?;
+    for ((m, key), rec) in members.iter().zip(&keys).zip(&records) {
+        let mut state = None;
+        match decide(m, rec.as_deref().map(facts), template, now) {
+            Decision::Keep(s) => state = Some(s),
+            Decision::Promote => {
+                // Refused only if it was claimed meanwhile.
+                state = Some(if store.pool_ready(pool_id, &m.id, now).await? {
+                    report.ready += 1;
+                    MemberState::Available
                 } else {
-                    counts.available += 1;
-                }
-                unclaimed.push((m.id.clone(), m.state));
+                    MemberState::Claimed
+                });
             }
-            MemberState::Claimed => {
-                counts.claimed += 1;
-                let age = now.saturating_sub(m.since);
-                match rec {
-                    None if age < COLD_GRACE_MS => {}
-                    None if age < MISSING_POD_RELEASE_MS => {
-                        if let (Some((t, _)), Some(owner)) = (template, m.claimant.as_deref()) {
-                            create_member_pod(deps, shards, t, pool_id, &m.id, owner, now).await?;
-                        }
-                    }
-                    None => {
-                        store.pool_release(pool_id, &m.id).await?;
-                        counts.claimed -= 1;
-                    }
-                    Some(r) if r.desired.value.deleted => {
-                        store.pool_release(pool_id, &m.id).await?;
-                        counts.claimed -= 1;
-                    }
-                    Some(r) => {
-                        if should_cull(&m, template.map(|(t, _)| t), now) {
-                            delete_member_pod(store, bus, shards, &key, now).await?;
-                            store.pool_release(pool_id, &m.id).await?;
-                            counts.claimed -= 1;
-                            report.culled += 1;
-                        } else {
-                            ensure_owner(deps, &r, m.claimant.as_deref()).await?;
-                        }
-                    }
+            Decision::Replace => {
+                // Withdraw first: once withdrawn no claim can take it, so deleting is safe.
+                if store.pool_withdraw(pool_id, &m.id).await? {
+                    delete_member_pod(store, bus, shards, key, now).await?;
+                    report.removed += 1;
+                } else {
+                    state = Some(MemberState::Claimed);
                 }
+            }
+            Decision::Release => {
+                store.pool_release(pool_id, &m.id).await?;
+                report.released += 1;
+            }
+            Decision::Cull => {
+                delete_member_pod(store, bus, shards, key, now).await?;
+                store.pool_release(pool_id, &m.id).await?;
+                report.culled += 1;
+            }
+            Decision::SetOwner => {
+                if let Some(r) = rec {
+                    ensure_owner(deps, r, m.claimant.as_deref()).await?;
+                }
+                state = Some(MemberState::Claimed);
             }
         }
+        match state {
+            None => continue,
+            Some(MemberState::Warming) => counts.warming += 1,
+            Some(MemberState::Available) => counts.available += 1,
+            Some(MemberState::Claimed) => counts.claimed += 1,
+        }
+        if let Some(s @ (MemberState::Warming | MemberState::Available)) = state {
+            unclaimed.push((m.id.clone(), s));
+        }
+        kept.push(m.id.clone());
     }
     let size = if cfg.deleted || template.is_none() { 0 } else { cfg.size };
     for action in plan(counts, PoolTarget { size, cap: cfg.cap }) {
@@ -135,21 +119,22 @@ pub async fn reconcile_pool(
                         break;
                     }
                     create_member_pod(deps, shards, t, pool_id, &id, &pool_owner(&cfg.template), now).await?;
+                    kept.push(id);
                     report.created += 1;
                 }
             }
             PoolAction::Drain { warming, available } => {
-                let picks = pick_drain(&unclaimed, warming, available);
-                for id in picks {
+                for id in pick_drain(&unclaimed, warming, available) {
                     if store.pool_withdraw(pool_id, &id).await? {
                         delete_member_pod(store, bus, shards, &PodKey::new(&cfg.tenant, &id), now).await?;
+                        kept.retain(|k| *k != id);
                         report.removed += 1;
                     }
                 }
             }
         }
     }
-    Ok(report)
+    Ok(PoolPass { report, members: kept })
 }
 
 fn pick_drain(unclaimed: &[(String, MemberState)], warming: u32, available: u32) -> Vec<String> {
@@ -159,8 +144,9 @@ fn pick_drain(unclaimed: &[(String, MemberState)], warming: u32, available: u32)
     of(MemberState::Warming, warming).chain(of(MemberState::Available, available)).collect()
 }
 
-/// The claimant owns a claimed member's pod; the gateway sets this at claim time, and this
-/// repairs a claim whose gateway died before doing so.
+/// The claimant owns a claimed member's pod; the claim sets this atomically, and this
+/// repairs a claim whose owner could not be set then (a store without atomic claims, or a
+/// gateway that died before its fallback).
 async fn ensure_owner(deps: &Deps, rec: &PodRecord, claimant: Option<&str>) -> Result<(), StoreError> {
     let Some(claimant) = claimant else { return Ok(()) };
     if rec.desired.value.owner == claimant {
@@ -169,7 +155,7 @@ async fn ensure_owner(deps: &Deps, rec: &PodRecord, claimant: Option<&str>) -> R
     let mut next = rec.desired.value.clone();
     claimant.clone_into(&mut next.owner);
     match deps.store.put_desired(&next, rec.desired.version).await {
-        Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+        Ok(_) | Err(StoreError::Conflict { .. } | StoreError::NotFound(_)) => Ok(()),
         Err(e) => Err(e),
     }
 }

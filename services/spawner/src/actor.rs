@@ -53,6 +53,14 @@ pub struct PodState {
 type Timer = JoinHandle<Result<(), MessagingErr<PodMsg>>>;
 
 impl PodState {
+    /// What passivation needs to know (see `crate::passivation`): the status and container
+    /// last announced, which the last message left as stored, and the pending wake-up.
+    fn settled(&self) -> Option<crate::passivation::Settled> {
+        let (status, container) = self.announced.as_ref()?;
+        let wake = self.wake.as_ref().filter(|(_, timer)| !timer.is_finished()).map(|(at, _)| *at);
+        Some(crate::passivation::Settled { status: *status, has_container: container.is_some(), wake })
+    }
+
     /// Arms a wake-up at `at` unless one at or before `at` is pending.
     fn wake_at(&mut self, me: &ActorRef<PodMsg>, at: Millis, now: Millis) {
         if let Some((pending, timer)) = &self.wake
@@ -99,6 +107,8 @@ impl Actor for PodActor {
     }
 
     async fn handle(&self, me: ActorRef<PodMsg>, msg: PodMsg, st: &mut PodState) -> Result<(), ActorProcessingErr> {
+        // Everything but the actor's own timers is cast (and counted) by the shard.
+        let counted = !matches!(msg, PodMsg::Timer);
         let (events, delivery) = match msg {
             PodMsg::Kick(d) => (vec![Event::Reconcile], d),
             PodMsg::Timer => (vec![Event::Timer], None),
@@ -117,6 +127,7 @@ impl Actor for PodActor {
             corral_telemetry::extract_parent(&span, &d.headers);
         }
         let result = self.process(&me, st, events).instrument(span).await;
+        let settled = if matches!(result, Ok(Outcome::Continue)) { st.settled() } else { None };
         match result {
             Ok(outcome) => {
                 if let Some(d) = delivery
@@ -137,6 +148,9 @@ impl Actor for PodActor {
                 let backoff = Duration::from_millis(self.ctx.cfg.spawner.backoff_base_ms.max(100));
                 me.send_after(backoff, || PodMsg::Timer);
             }
+        }
+        if self.ctx.handled(&me, &st.key, counted, settled) {
+            me.stop(Some("passivated".into()));
         }
         Ok(())
     }
@@ -228,6 +242,8 @@ impl PodActor {
         let mut queue: VecDeque<Event> = events.into();
         let mut outcome = Outcome::Continue;
         while let Some(ev) = queue.pop_front() {
+            // Batch exit codes settled, failed bootstrap scripts named (see `crate::exit`).
+            let ev = crate::exit::explain_exit(&*self.ctx.deps.runtime, &desired, &obs, ev).await;
             let now = self.ctx.now();
             let (next, actions) = step(obs.clone(), &want, ev, now, &settings);
             let (entries, actions) = self.split_log(now, actions);
@@ -257,6 +273,7 @@ impl PodActor {
                     Action::Purge => {
                         let shard = self.ctx.shard_of(&st.key);
                         self.ctx.deps.store.purge_pod(&st.key, shard).await?;
+                        crate::git::forget(&self.ctx, &st.key).await;
                         outcome = Outcome::Purged;
                     }
                 }

@@ -29,13 +29,18 @@ pub fn container_spec(ctx: &Context, d: &Desired, instance: u64) -> ContainerSpe
         mem_limit_mib: d.spec.resources.mem_limit,
         pids_limit: ctx.cfg.runtime.pids_limit,
         ports,
+        files: Vec::new(),
     }
 }
 
 /// Spawns the instance and reports the outcome as a machine event.
 pub async fn spawn(ctx: &Context, d: &Desired, instance: u64) -> Event {
     let mut spec = container_spec(ctx, d, instance);
+    crate::bootstrap::wrap(d, &mut spec);
     if let Err(reason) = fill_credentials(ctx, d, &mut spec).await {
+        return Event::SpawnFailed { instance, reason };
+    }
+    if let Err(reason) = crate::git::prepare(ctx, d, &mut spec).await {
         return Event::SpawnFailed { instance, reason };
     }
     match ctx.deps.runtime.spawn(&spec).await {

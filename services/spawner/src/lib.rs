@@ -8,11 +8,21 @@
 //! - [`resync`]: each owned shard's periodic resync from the store, which kicks only the
 //!   pods that need their actor.
 //! - [`actor`]: the per-pod actor, the only writer of a pod's observed state.
+//! - [`passivation`]: actors of settled pods are stopped and revived on demand; the shard
+//!   keeps only their next deadline.
 //! - [`effects`]: how the actor's actions touch the runtime, store and bus.
+//! - [`bootstrap`]: pods' bootstrap scripts, run in the container before its command.
+//! - [`exit`]: what a container's exit means (batch exit codes, failed bootstrap scripts).
+//! - [`git`]: pods' git sources, cloned on the host before their container starts.
 
 pub mod actor;
+pub mod bootstrap;
 pub mod effects;
+pub mod exit;
+pub mod git;
 pub mod ownership;
+pub mod passivation;
+mod registry;
 pub mod resync;
 pub mod shard;
 

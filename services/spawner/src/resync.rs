@@ -8,7 +8,9 @@
 //! for versions only and read (and decode) just the pods that changed: a shard of settled
 //! pods costs a few small store round trips per interval. A pod with a live actor is read
 //! again only when its desired state changed (a kick may have been lost): the actor made
-//! every observed change itself and holds the pod's timers.
+//! every observed change itself and holds the pod's timers. A passivated pod's wake-up is
+//! held by the deadline its shard keeps for it (see [`crate::passivation`]), so settled pods
+//! are not revived by the resync either.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -49,10 +51,11 @@ impl Assessment {
         Self { act, wake_at }
     }
 
-    /// Whether the pod's actor must look at it: `has_actor` means a live actor holds the
-    /// pod's pending timers, so a pod that only needs a wake-up later is left alone.
-    pub fn needs_kick(&self, has_actor: bool) -> bool {
-        self.act || (self.wake_at.is_some() && !has_actor)
+    /// Whether the pod's actor must look at it: `held` means something holds the pod's
+    /// wake-up (a live actor, or the deadline kept for a passivated pod), so a pod that only
+    /// needs a wake-up later is left alone.
+    pub fn needs_kick(&self, held: bool) -> bool {
+        self.act || (self.wake_at.is_some() && !held)
     }
 
     fn holds_at(&self, now: Millis) -> bool {
@@ -135,7 +138,7 @@ impl Context {
                         fresh.insert(key.clone(), (versions, assessment));
                     }
                     Some((seen, Some(assessment))) if seen == versions && assessment.holds_at(now) => {
-                        if assessment.needs_kick(has_actor) {
+                        if assessment.needs_kick(self.holds_wake(key, assessment.wake_at)) {
                             due.push(key.clone());
                         }
                         fresh.insert(key.clone(), (seen, Some(assessment)));
@@ -152,7 +155,7 @@ impl Context {
             for (key, record) in stale.into_iter().zip(records) {
                 let Some(record) = record else { continue };
                 let assessment = Assessment::of(&record, now, &settings);
-                if assessment.needs_kick(self.has_actor(&key)) {
+                if assessment.needs_kick(self.holds_wake(&key, assessment.wake_at)) {
                     due.push(key.clone());
                 }
                 fresh.insert(key, ((record.desired.version, record.observed.version), Some(assessment)));

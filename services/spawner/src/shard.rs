@@ -1,9 +1,10 @@
 //! Owned shards: a consumer per shard queue routing messages to pod actors, adoption when a
-//! shard is taken, and (in the same task) the shard's periodic resync (see [`crate::resync`]).
+//! shard is taken, and (in the same task) the shard's periodic resync (see [`crate::resync`])
+//! and the deadlines of its passivated pods (see [`crate::passivation`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use corral_bus::{ConsumeOptions, Delivery};
@@ -18,6 +19,8 @@ use tracing::Instrument as _;
 
 use crate::Deps;
 use crate::actor::{PodActor, PodArgs, PodMsg};
+use crate::passivation::{self, Settled};
+use crate::registry::{CastError, Registry};
 
 /// Wall clock in milliseconds; injected so tests can control time.
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
@@ -41,7 +44,9 @@ pub struct Context {
     pub id: String,
     pub clock: Clock,
     shards: Mutex<HashMap<u32, ShardHandle>>,
-    actors: Mutex<HashMap<PodKey, ActorRef<PodMsg>>>,
+    /// Live actors and passivated pods' deadlines. Messages are cast while holding it, so a
+    /// pod's actor can never be passivated with a message in its mailbox.
+    pods: Mutex<Registry>,
     last_renewed: AtomicI64,
 }
 
@@ -57,7 +62,7 @@ impl Context {
             id,
             clock,
             shards: Mutex::new(HashMap::new()),
-            actors: Mutex::new(HashMap::new()),
+            pods: Mutex::new(Registry::default()),
             last_renewed: AtomicI64::new(0),
         }
     }
@@ -78,9 +83,26 @@ impl Context {
         shard_of(&key.tenant, &key.pod_id, self.cfg.spawner.shards)
     }
 
+    /// The registry of pods in hand. Never held across an await; a panic while holding it
+    /// cannot leave it half-updated in a way that matters more than losing the spawner's
+    /// view, so a poisoned lock is used as is.
+    fn pods(&self) -> MutexGuard<'_, Registry> {
+        self.pods.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
     /// Number of live pod actors (for metrics and tests).
     pub fn actor_count(&self) -> usize {
-        self.actors.lock().map(|a| a.len()).unwrap_or(0)
+        self.pods().live_count()
+    }
+
+    /// Number of passivated pods whose next deadline the shards keep (for metrics and tests).
+    pub fn kept_deadlines(&self) -> usize {
+        self.pods().deadline_count()
+    }
+
+    /// The deadline kept for the pod while it has no actor.
+    pub fn kept_deadline(&self, key: &PodKey) -> Option<Millis> {
+        self.pods().deadline(key, self.shard_of(key))
     }
 
     /// Starts consuming shard `k` and reconciles every pod in it. Returns false if the
@@ -113,6 +135,10 @@ impl Context {
                 let mut resync = tokio::time::interval_at(tokio::time::Instant::now() + first, interval);
                 resync.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                 let mut memo = crate::resync::ShardMemo::default();
+                // A deadline is kept at least `passivation::MARGIN_MS` ahead and the nap is
+                // never longer, so it needs no reset when one is added.
+                let timers = tokio::time::sleep(Duration::ZERO);
+                tokio::pin!(timers);
                 loop {
                     tokio::select! {
                         delivery = stream.next() => match delivery {
@@ -120,6 +146,10 @@ impl Context {
                             None => break,
                         },
                         _ = resync.tick() => ctx.resync_shard(k, &mut memo).await,
+                        () = &mut timers => {
+                            let nap = ctx.fire_deadlines(k).await;
+                            timers.as_mut().reset(tokio::time::Instant::now() + nap);
+                        }
                     }
                 }
                 tracing::info!("shard consumer stream ended");
@@ -142,13 +172,7 @@ impl Context {
             }
             h.task.abort();
         }
-        let victims: Vec<ActorRef<PodMsg>> = match self.actors.lock() {
-            Ok(mut actors) => {
-                let keys: Vec<PodKey> = actors.keys().filter(|key| self.shard_of(key) == k).cloned().collect();
-                keys.iter().filter_map(|key| actors.remove(key)).collect()
-            }
-            Err(_) => Vec::new(),
-        };
+        let victims = self.pods().release(k, |key| self.shard_of(key));
         for a in victims {
             a.stop(Some("shard released".into()));
         }
@@ -159,16 +183,46 @@ impl Context {
         self.shards.lock().ok().and_then(|s| s.get(&k).map(|h| !h.task.is_finished())).unwrap_or(false)
     }
 
-    /// Forgets a pod's actor (it stopped itself after the pod was purged).
+    /// Forgets a pod's actor and kept deadline (the actor stops itself: the pod was purged).
     pub fn forget(&self, key: &PodKey) {
-        if let Ok(mut a) = self.actors.lock() {
-            a.remove(key);
-        }
+        let shard = self.shard_of(key);
+        self.pods().forget(key, shard);
     }
 
     /// Whether the pod has a live actor (which holds its pending timers).
     pub fn has_actor(&self, key: &PodKey) -> bool {
-        self.actors.lock().map(|a| a.contains_key(key)).unwrap_or(false)
+        self.pods().has_actor(key)
+    }
+
+    /// Whether something holds a wake-up for the pod at or before `at`: its live actor, or
+    /// the deadline kept for it since its actor was passivated.
+    pub fn holds_wake(&self, key: &PodKey, at: Option<Millis>) -> bool {
+        let shard = self.shard_of(key);
+        let pods = self.pods();
+        pods.has_actor(key) || pods.deadline(key, shard).is_some_and(|kept| at.is_none_or(|at| kept <= at))
+    }
+
+    /// Called by a pod's actor after each message (`counted`: one the shard cast, i.e. any
+    /// but its own timers; `settled`: what it knows when the message was handled without
+    /// error). True when the actor must stop now: it is passivated (see
+    /// [`crate::passivation`]).
+    pub fn handled(&self, me: &ActorRef<PodMsg>, key: &PodKey, counted: bool, settled: Option<Settled>) -> bool {
+        let passivate = settled.and_then(|s| passivation::decide(&s, self.now()));
+        let shard = self.shard_of(key);
+        self.pods().handled(key, shard, me.get_id(), counted, passivate)
+    }
+
+    /// Kicks the passivated pods of shard `k` whose deadline has come; returns how long the
+    /// shard's timer loop may sleep before looking again.
+    async fn fire_deadlines(self: &Arc<Self>, k: u32) -> Duration {
+        let due = self.pods().take_due(k, self.now());
+        for key in &due {
+            // A kick, not `PodMsg::Timer`: the actor counts only its own timers as uncounted,
+            // and a reconcile steps a due deadline exactly as a timer does.
+            self.send(key, || PodMsg::Kick(None)).await;
+        }
+        let next = self.pods().next_deadline(k);
+        Duration::from_millis(u64::try_from(passivation::nap(next, self.now())).unwrap_or(0))
     }
 
     /// Adoption after taking a shard: every pod gets an actor told which containers the
@@ -220,31 +274,32 @@ impl Context {
 
     /// Delivers a message to the pod's actor, starting the actor if needed.
     pub(crate) async fn send(self: &Arc<Self>, key: &PodKey, msg: impl FnOnce() -> PodMsg) {
-        let existing = self.actors.lock().ok().and_then(|a| a.get(key).cloned());
-        let actor = match existing {
-            Some(a) => a,
-            None => {
-                let args = PodArgs { key: key.clone() };
-                match Actor::spawn(None, PodActor { ctx: Arc::clone(self) }, args).await {
-                    Ok((a, _)) => {
-                        if let Ok(mut actors) = self.actors.lock() {
-                            actors.insert(key.clone(), a.clone());
-                        }
-                        a
-                    }
-                    Err(e) => {
-                        tracing::error!(pod = %key, error = %e, "cannot start the pod actor");
-                        return;
-                    }
-                }
+        let msg = match self.pods().cast(key, msg()) {
+            Ok(()) => return,
+            Err(CastError::NoActor(msg)) => *msg,
+            Err(CastError::Lost) => {
+                // Only when the actor's channel closed without handing the message back. A
+                // delivery it held is redelivered once the consumer's channel closes, and the
+                // periodic resync covers the rest.
+                tracing::warn!(pod = %key, "actor gone; message dropped");
+                return;
             }
         };
-        if let Err(e) = actor.cast(msg()) {
-            // The actor stopped between lookup and send; the message's delivery (if any) is
-            // dropped unacked and comes back when the consumer's channel closes, and the
-            // periodic resync covers the rest.
-            tracing::debug!(pod = %key, error = %e, "actor gone; message dropped");
-            self.forget(key);
+        let args = PodArgs { key: key.clone() };
+        let actor = match Actor::spawn(None, PodActor { ctx: Arc::clone(self) }, args).await {
+            Ok((a, _)) => a,
+            Err(e) => {
+                tracing::error!(pod = %key, error = %e, "cannot start the pod actor");
+                return;
+            }
+        };
+        let shard = self.shard_of(key);
+        let (unused, delivered) = self.pods().start(key, shard, actor, msg);
+        if let Some(a) = unused {
+            a.stop(None);
+        }
+        if !delivered {
+            tracing::warn!(pod = %key, "new actor gone; message dropped");
         }
     }
 }

@@ -235,6 +235,7 @@ async fn takeover_adopts_running_containers_and_removes_orphans() {
         mem_limit_mib: 256,
         pids_limit: 64,
         ports: Vec::new(),
+        files: Vec::new(),
     };
     let running = rig.runtime.spawn(&container(&key, 1)).await.expect("spawn");
     let orphan = rig.runtime.spawn(&container(&PodKey::new("dev", "gone"), 1)).await.expect("spawn");

@@ -3,6 +3,8 @@ use crate::record::Desired;
 use crate::record::PodStatus::{Available, Complete, Creating, Deleting, Error, Requested, SpawnerSetup, Stopped};
 use crate::spec::{Networking, PodSpec, Protocol};
 
+mod batch;
+
 /// A fixed "now"; rows express other times relative to it.
 const T: Millis = 1_700_000_000_000;
 const MIN: Millis = 60_000;
@@ -55,7 +57,15 @@ impl ObsExt for Observed {
 }
 
 fn on(generation: u64) -> Want {
-    Want { on: true, generation, deleted: false, ttl_default_s: 43_200, ttl_instance_s: None, needs_probe: true }
+    Want {
+        on: true,
+        generation,
+        deleted: false,
+        ttl_default_s: 43_200,
+        ttl_instance_s: None,
+        needs_probe: true,
+        batch: None,
+    }
 }
 fn off(generation: u64) -> Want {
     Want { on: false, ..on(generation) }
@@ -638,6 +648,7 @@ mod props {
             ttl_default_s: d,
             ttl_instance_s: i,
             needs_probe,
+            batch: None,
         })
     }
 

@@ -11,13 +11,14 @@ use super::names::default_mount_path;
 use super::node::Node;
 use super::parse::from_node;
 use crate::FieldError;
+use crate::session::{GitSource, SessionRun};
 use crate::template::{PodLayer, ResourcesLayer};
 
 /// The Tapis volume type session-template mounts become.
 pub const MOUNT_TYPE: &str = "tapisvolume";
 
-/// A session template in core-model terms: the pod layer, plus what a pod layer cannot carry
-/// and the spawner needs to run a session.
+/// A session template in core-model terms: the pod layer (whose `session` carries the session
+/// type, batch timeout, bootstrap script and git source), plus the same parts unpacked.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodMapping {
     pub layer: PodLayer,
@@ -64,6 +65,7 @@ pub fn to_pod_layer(t: &SessionTemplate) -> PodMapping {
             mem_limit: mem,
             gpus: spec.resources.gpus,
         },
+        session: session_of(t),
         ..PodLayer::default()
     };
     PodMapping {
@@ -74,6 +76,27 @@ pub fn to_pod_layer(t: &SessionTemplate) -> PodMapping {
         git: kernel.git.clone(),
         tag: t.metadata.tag.clone(),
     }
+}
+
+/// The pod's `session` for `t`; `None` for a plain interactive template (nothing to carry), so
+/// such templates stay ordinary Tapis layers.
+fn session_of(t: &SessionTemplate) -> Option<SessionRun> {
+    let spec = &t.spec;
+    let git = spec.kernel.git.as_ref().map(|g| GitSource {
+        repository: g.repository.clone(),
+        commit: g.commit.clone(),
+        branch: g.branch.clone(),
+        // Validated templates always have one; an empty one is refused by pod validation.
+        destination: g.destination().unwrap_or_default(),
+        credential: g.credential.as_ref().map(|c| c.name().to_string()),
+    });
+    let run = SessionRun {
+        session_type: spec.session_type,
+        batch_timeout: spec.batch_timeout,
+        bootstrap: spec.kernel.run.bootstrap.clone(),
+        git,
+    };
+    (run != SessionRun::default()).then_some(run)
 }
 
 /// A Tapis layer read as a session template, and the layer fields that had no counterpart.
@@ -120,20 +143,55 @@ pub fn from_pod_layer(name: &str, layer: &PodLayer) -> Result<FromPodLayer, Vec<
         }
     }
     kernel.insert("environ".into(), Value::Object(environ));
+    let mut run = Map::new();
     if let Some(startup) = startup_command(layer) {
-        kernel.insert("run".into(), json!({ "startup_command": startup }));
+        run.insert("startup_command".into(), json!(startup));
+    }
+    let session = layer.session.clone().unwrap_or_default();
+    if let Some(bootstrap) = &session.bootstrap {
+        run.insert("bootstrap".into(), json!(bootstrap));
+    }
+    if !run.is_empty() {
+        kernel.insert("run".into(), Value::Object(run));
+    }
+    if let Some(git) = &session.git {
+        kernel.insert("git".into(), git_of(git));
     }
     let mounts = mounts_of(layer, &mut dropped);
     let resources = resources_of(&layer.resources, &mut dropped);
+    let mut spec = json!({ "kernel": kernel, "mounts": mounts, "resources": resources });
+    if let Some(obj) = spec.as_object_mut() {
+        obj.insert("session_type".into(), json!(session.session_type));
+        if let Some(t) = session.batch_timeout {
+            obj.insert("batch_timeout".into(), json!(t));
+        }
+    }
     let doc = json!({
         "api_version": "v1",
         "kind": "task_template",
         "metadata": { "name": name },
-        "spec": { "kernel": kernel, "mounts": mounts, "resources": resources },
+        "spec": spec,
     });
     let node = Node::from_json(&doc).map_err(|e| vec![e])?;
     let template = from_node(&node)?;
     Ok(FromPodLayer { template, dropped })
+}
+
+/// The `git` section for a pod's git source; a destination equal to the default one is left
+/// out, so templates round-trip.
+fn git_of(g: &GitSource) -> Value {
+    let mut out = Map::new();
+    out.insert("repository".into(), json!(g.repository));
+    for (key, value) in [("commit", &g.commit), ("branch", &g.branch), ("credential", &g.credential)] {
+        if let Some(v) = value {
+            out.insert(key.into(), json!(v));
+        }
+    }
+    let default = super::git::repository_name(&g.repository).map(|n| format!("{}/{n}", super::WORK_DIR));
+    if default.as_deref() != Some(g.destination.as_str()) {
+        out.insert("destination_dir".into(), json!(g.destination));
+    }
+    Value::Object(out)
 }
 
 /// `sh -c X` gives back `X`; any other command line is quoted word by word, so `sh -c` runs

@@ -36,15 +36,7 @@ pub enum Kind {
     TaskTemplate,
 }
 
-/// Interactive sessions behave like pods; batch sessions run their startup command to
-/// completion. Backend.AI's `inference` and `system` types are not supported.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
-#[serde(rename_all = "snake_case")]
-pub enum SessionType {
-    #[default]
-    Interactive,
-    Batch,
-}
+pub use crate::session::SessionType;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct SessionTemplate {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 use super::{NetworkingLayer, TemplateRef};
+use crate::session::SessionRun;
 use crate::{FieldError, PodSpec, Resources};
 
 /// Every resource sub-field, optional; each set one replaces the deeper value.
@@ -82,6 +83,10 @@ pub struct PodLayer {
     pub resources: ResourcesLayer,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub compute_queue: Option<String>,
+    /// Corral's `session` extension (batch run, bootstrap, git), one scalar: a layer that
+    /// sets it replaces the deeper one whole.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionRun>,
 }
 
 /// Tapis clients send `null` for an unset map or `resources`; treat it as empty.
@@ -144,6 +149,9 @@ impl PodLayer {
         check_ttl("time_to_stop_default", self.time_to_stop_default, out);
         check_ttl("time_to_stop_instance", self.time_to_stop_instance, out);
         self.validate_networking(out);
+        if let Some(session) = &self.session {
+            session.validate("session", out);
+        }
     }
 
     fn validate_networking(&self, out: &mut Vec<FieldError>) {
@@ -199,6 +207,7 @@ impl PodLayer {
             networking,
             resources: ResourcesLayer::from(&spec.resources),
             compute_queue: Some(spec.compute_queue.clone()),
+            session: spec.session.clone(),
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Merging layers into a full [`PodSpec`], recording which layer set each field.
 //!
 //! Order is deepest template first, the pod last, so a later layer always wins: scalars
-//! replace, `resources` sub-fields replace one by one, and `environment_variables`,
+//! (`session` included, as one value) replace, `resources` sub-fields replace one by one, and `environment_variables`,
 //! `volume_mounts` and `networking` merge per key (`null` removes the key; a networking entry
 //! applies field by field over the deeper entry, or over [`Networking::default`] for a new key).
 
@@ -44,8 +44,16 @@ pub struct Derived {
     pub provenance: BTreeMap<String, String>,
 }
 
-const SCALARS: [&str; 7] =
-    ["image", "description", "command", "arguments", "time_to_stop_default", "time_to_stop_instance", "compute_queue"];
+const SCALARS: [&str; 8] = [
+    "image",
+    "description",
+    "command",
+    "arguments",
+    "time_to_stop_default",
+    "time_to_stop_instance",
+    "compute_queue",
+    "session",
+];
 
 struct Merger {
     spec: PodSpec,
@@ -114,6 +122,7 @@ impl Merger {
             ("time_to_stop_default", set(&mut s.time_to_stop_default, &layer.time_to_stop_default)),
             ("time_to_stop_instance", set_opt(&mut s.time_to_stop_instance, &layer.time_to_stop_instance)),
             ("compute_queue", set(&mut s.compute_queue, &layer.compute_queue)),
+            ("session", set_opt(&mut s.session, &layer.session)),
         ];
         for (path, was_set) in applied {
             if was_set {

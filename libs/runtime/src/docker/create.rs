@@ -109,6 +109,7 @@ mod tests {
                 PortSpec { name: "default".into(), container_port: 8000 },
                 PortSpec { name: "alt".into(), container_port: 8000 },
             ],
+            files: Vec::new(),
         }
     }
 

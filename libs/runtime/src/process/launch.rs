@@ -21,6 +21,11 @@ const TRIM_INTERVAL: Duration = Duration::from_secs(1);
 const MARKER_ENV: &str = "CORRAL_PROCESS_CONTAINER";
 /// PATH given to commands when the host process has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+/// Environment entry holding the work directory, under which file trees are re-rooted.
+pub const ROOT_ENV: &str = "CORRAL_ROOT";
+/// Written in the container directory once its file trees are in place: a relaunch of the
+/// same container keeps what the previous run changed, as a restarted Docker container does.
+const FILES_PLACED: &str = "files.placed";
 
 /// Command and arguments to exec (no shell in between).
 pub(super) fn argv(spec: &ContainerSpec) -> Result<Vec<String>, RuntimeError> {
@@ -66,11 +71,14 @@ fn now_millis() -> i64 {
 
 /// Starts the command in its own process group with output appended to `output.log`,
 /// records it in `info.json` and leaves a reaper task waiting for it.
-pub(super) fn launch(dir: &Path, id: &str, spec: &ContainerSpec) -> Result<Record, RuntimeError> {
+/// `sweep`: look for untracked processes of an interrupted launch first (a scan of every
+/// process's environment, so only when the container directory existed before).
+pub(super) fn launch(dir: &Path, id: &str, spec: &ContainerSpec, sweep: bool) -> Result<Record, RuntimeError> {
     let argv = argv(spec)?;
     let ports = allocate_ports(spec)?;
     let work = dir.join(WORK_DIR);
     std::fs::create_dir_all(&work).map_err(|e| io_err("creating the work directory", &e))?;
+    place_files(dir, &work, spec)?;
     let log = std::fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -82,7 +90,7 @@ pub(super) fn launch(dir: &Path, id: &str, spec: &ContainerSpec) -> Result<Recor
     // nobody tracks; it carries this marker, so the next launch of the same container finds
     // it and removes it instead of running a second copy.
     let marker = format!("{MARKER_ENV}={}", dir.display());
-    let swept = procfs::kill_groups_with_env(&marker);
+    let swept = if sweep { procfs::kill_groups_with_env(&marker) } else { 0 };
     if swept > 0 {
         tracing::warn!(container = id, groups = swept, "removed untracked processes of an interrupted launch");
     }
@@ -92,6 +100,7 @@ pub(super) fn launch(dir: &Path, id: &str, spec: &ContainerSpec) -> Result<Recor
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_else(|_| DEFAULT_PATH.to_owned()))
         .env("HOME", &work)
+        .env(ROOT_ENV, &work)
         .envs(&spec.env)
         .envs(port_env(&ports))
         .env(MARKER_ENV, dir.as_os_str())
@@ -130,6 +139,48 @@ pub(super) fn launch(dir: &Path, id: &str, spec: &ContainerSpec) -> Result<Recor
     let span = tracing::info_span!("process_reaper", container = id, pid);
     tokio::spawn(reap_child(child, dir.to_owned(), pid).instrument(span));
     saved.map(|()| record)
+}
+
+/// Copies the spec's file trees into `work`, re-rooted (`/home/work/src` becomes
+/// `<work>/home/work/src`), once per container.
+fn place_files(dir: &Path, work: &Path, spec: &ContainerSpec) -> Result<(), RuntimeError> {
+    if spec.files.is_empty() || dir.join(FILES_PLACED).exists() {
+        return Ok(());
+    }
+    for tree in &spec.files {
+        let target = tree.destination_segments()?.iter().fold(work.to_path_buf(), |p, s| p.join(s));
+        copy_tree(&tree.source, &target).map_err(|e| io_err(&format!("copying files to {}", tree.destination), &e))?;
+    }
+    std::fs::write(dir.join(FILES_PLACED), b"").map_err(|e| io_err("recording the placed files", &e))
+}
+
+/// Copies a directory tree; symbolic links are recreated, not followed; other special files
+/// are skipped. Existing files are overwritten (an interrupted copy is simply redone).
+pub(super) fn copy_tree(source: &Path, target: &Path) -> std::io::Result<()> {
+    if !std::fs::metadata(source)?.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{} is not a directory", source.display()),
+        ));
+    }
+    std::fs::create_dir_all(target)?;
+    for entry in std::fs::read_dir(source)? {
+        let entry = entry?;
+        let to = target.join(entry.file_name());
+        // Never write through a link left by an earlier, interrupted copy.
+        if std::fs::symlink_metadata(&to).is_ok_and(|m| m.is_symlink()) {
+            std::fs::remove_file(&to)?;
+        }
+        let ft = entry.file_type()?;
+        if ft.is_dir() {
+            copy_tree(&entry.path(), &to)?;
+        } else if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(entry.path())?, &to)?;
+        } else if ft.is_file() {
+            std::fs::copy(entry.path(), &to)?;
+        }
+    }
+    Ok(())
 }
 
 /// Waits for the child, keeping its output under the cap meanwhile, then records the exit

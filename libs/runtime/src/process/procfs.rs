@@ -61,6 +61,12 @@ pub(super) fn live_group_members(pgid: u32, leader_start_ticks: u64) -> usize {
         .count()
 }
 
+/// Whether any member of the group led by `pgid` lives: the leader is checked first, which
+/// spares the scan of every process in the common case of a running container.
+pub(super) fn group_alive(pgid: u32, leader_start_ticks: u64) -> bool {
+    is_alive(pgid, leader_start_ticks) || live_group_members(pgid, leader_start_ticks) > 0
+}
+
 /// Process groups of live processes whose environment holds `marker` (a `KEY=value`
 /// entry). Used to find a container's processes when its record was never written.
 pub(super) fn groups_with_env(marker: &str) -> Vec<u32> {
@@ -142,6 +148,33 @@ mod tests {
         assert_eq!(kill_groups_with_env(&marker), 1);
         let _ = child.wait();
         assert!(groups_with_env(&marker).is_empty());
+    }
+
+    #[test]
+    fn a_group_is_alive_while_any_member_is() {
+        // A shell leading its group, with a child in the same group.
+        let mut leader =
+            std::process::Command::new("sh").args(["-c", "sleep 30 & wait"]).process_group(0).spawn().expect("sh");
+        let pgid = leader.id();
+        let start = stat(pgid).expect("leader stat").start_ticks;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while live_group_members(pgid, start) < 2 && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(group_alive(pgid, start), "leader and child alive");
+        let kill = |target: String| {
+            std::process::Command::new("kill").args(["-s", "KILL", "--", &target]).status().expect("kill");
+        };
+        kill(pgid.to_string());
+        let _ = leader.wait();
+        assert!(!is_alive(pgid, start), "the leader is gone");
+        assert!(group_alive(pgid, start), "its child still runs in the group");
+        kill(format!("-{pgid}"));
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+        while group_alive(pgid, start) && std::time::Instant::now() < deadline {
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
+        assert!(!group_alive(pgid, start), "the whole group is gone");
     }
 
     #[test]

@@ -29,6 +29,7 @@ pub fn spec(tenant: &str, pod: &str, command: &[&str], ports: &[(&str, u16)]) ->
         mem_limit_mib: 64,
         pids_limit: 64,
         ports: ports.iter().map(|(name, port)| PortSpec { name: (*name).to_owned(), container_port: *port }).collect(),
+        files: Vec::new(),
     }
 }
 

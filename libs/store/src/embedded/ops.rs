@@ -8,7 +8,7 @@ use corral_model::{ActionLogEntry, Desired, Millis, Observed, PodKey};
 use super::codec::encode;
 use super::tables::{DESIRED, OBSERVED};
 use super::{EmbeddedStore, coord, logs, pods, pools};
-use crate::{Claim, OUTPUT_CAP_BYTES, PodRecord, PoolMember, Store, StoreError, Versioned};
+use crate::{Claim, ClaimOutcome, ClaimRequest, OUTPUT_CAP_BYTES, PodRecord, PoolMember, Store, StoreError, Versioned};
 
 fn encode_entries(entries: &[ActionLogEntry]) -> Result<Vec<String>, StoreError> {
     entries.iter().map(|e| encode("action-log entry", e)).collect()
@@ -196,6 +196,11 @@ impl Store for EmbeddedStore {
             pools::with_book(txn, &pool, |b| b.claim(&claimant, &cold, template_version, cap, now))
         })
         .await
+    }
+
+    async fn pool_claim_instance(&self, req: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        let req = pools::OwnedClaim::from(req);
+        self.write("pool_claim_instance", move |txn| pools::claim_instance(txn, &req)).await
     }
 
     async fn pool_withdraw(&self, pool: &str, member: &str) -> Result<bool, StoreError> {

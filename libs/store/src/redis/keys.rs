@@ -75,10 +75,16 @@ impl Keys {
 
     /// The keys of one pool, in the order the pool scripts take them: `state` (hash member →
     /// state), `warm` and `avail` (lists, oldest first), then hashes member → template
-    /// version, claimant, since and last activity.
-    pub(crate) fn pool(&self, pool: &str) -> [String; 7] {
+    /// version, claimant, since, last activity and whether its pod was seen.
+    pub(crate) fn pool(&self, pool: &str) -> [String; 8] {
         let base = format!("{}:pool:{}", self.ns, escape(pool));
-        ["state", "warm", "avail", "tv", "claimant", "since", "act"].map(|part| format!("{base}:{part}"))
+        ["state", "warm", "avail", "tv", "claimant", "since", "act", "seen"].map(|part| format!("{base}:{part}"))
+    }
+
+    /// What goes before the escaped pod id in the pod keys of `tenant`; the claim script
+    /// builds the keys of the members it inspects from it.
+    pub(crate) fn pod_prefix(&self, tenant: &str) -> String {
+        format!("{}:pod:{}:", self.ns, escape(tenant))
     }
 
     /// A glob matching every key of the namespace and nothing else.
@@ -161,6 +167,7 @@ mod tests {
         assert_ne!(a, b);
         assert_ne!(keys.tenant_index("a:b"), keys.tenant_index("a"));
         assert_eq!(a, "ns:pod:a%3Ab:c");
+        assert_eq!(format!("{}c", keys.pod_prefix("a:b")), a, "the claim script's pod keys are the same");
     }
 
     #[test]

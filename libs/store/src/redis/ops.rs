@@ -7,7 +7,10 @@ use super::codec::{PodFields, decode, encode, map_err, pod_record};
 use super::keys::{SHARD_SUFFIX, parse_shard_member, shard_member};
 use super::scripts::{CONFLICT, MISSING, OK};
 use super::{OUTPUT_SLACK_BYTES, RedisStore};
-use crate::{ACTION_LOG_CAP, Claim, OUTPUT_CAP_BYTES, PodRecord, PoolMember, Store, StoreError, Versioned};
+use crate::{
+    ACTION_LOG_CAP, Claim, ClaimOutcome, ClaimRequest, OUTPUT_CAP_BYTES, PodRecord, PoolMember, Store, StoreError,
+    Versioned,
+};
 
 /// Most HMGETs sent in one pipeline by `get_pods`: bounds the reply a single request
 /// buffers, and how long it holds the shared connection.
@@ -364,6 +367,10 @@ impl Store for RedisStore {
         now: Millis,
     ) -> Result<Claim, StoreError> {
         self.pool_claim_impl(pool, claimant, cold_member, template_version, cap, now).await
+    }
+
+    async fn pool_claim_instance(&self, req: &ClaimRequest<'_>) -> Result<ClaimOutcome, StoreError> {
+        self.pool_claim_instance_impl(req).await
     }
 
     async fn pool_withdraw(&self, pool: &str, member: &str) -> Result<bool, StoreError> {

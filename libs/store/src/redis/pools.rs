@@ -36,6 +36,7 @@ redis.call('HSET', KEYS[1], ARGV[1], 'available')
 redis.call('LREM', KEYS[2], 0, ARGV[1])
 redis.call('RPUSH', KEYS[3], ARGV[1])
 redis.call('HSET', KEYS[6], ARGV[1], ARGV[2])
+redis.call('HSET', KEYS[8], ARGV[1], 1)
 return 1
 ";
 
@@ -68,7 +69,7 @@ if s == 'claimed' and ARGV[2] ~= '1' then return 0 end
 redis.call('HDEL', KEYS[1], ARGV[1])
 redis.call('LREM', KEYS[2], 0, ARGV[1])
 redis.call('LREM', KEYS[3], 0, ARGV[1])
-for i = 4, 7 do redis.call('HDEL', KEYS[i], ARGV[1]) end
+for i = 4, 8 do redis.call('HDEL', KEYS[i], ARGV[1]) end
 return 1
 ";
 
@@ -83,6 +84,7 @@ return 1
 /// The compiled pool scripts.
 #[derive(Debug)]
 pub(crate) struct PoolScripts {
+    pub(super) claim_instance: Script,
     put_doc: Script,
     reserve: Script,
     ready: Script,
@@ -94,6 +96,7 @@ pub(crate) struct PoolScripts {
 impl PoolScripts {
     pub(crate) fn new() -> Self {
         Self {
+            claim_instance: Script::new(super::claim::CLAIM_INSTANCE),
             put_doc: Script::new(PUT_DOC),
             reserve: Script::new(RESERVE),
             ready: Script::new(READY),
@@ -107,7 +110,7 @@ impl PoolScripts {
 type Hash = std::collections::HashMap<String, String>;
 
 impl RedisStore {
-    fn pool_invocation<'a>(&self, script: &'a Script, pool: &str) -> redis::ScriptInvocation<'a> {
+    pub(super) fn pool_invocation<'a>(&self, script: &'a Script, pool: &str) -> redis::ScriptInvocation<'a> {
         let mut inv = script.prepare_invoke();
         for key in self.keys.pool(pool) {
             inv.key(key);
@@ -244,14 +247,15 @@ impl RedisStore {
     }
 
     pub(crate) async fn pool_members_impl(&self, pool: &str) -> Result<Vec<PoolMember>, StoreError> {
-        let [state, _, _, tv, claimant, since, act] = self.keys.pool(pool);
-        let (state, tv, claimant, since, act): (Hash, Hash, Hash, Hash, Hash) = redis::pipe()
+        let [state, _, _, tv, claimant, since, act, seen] = self.keys.pool(pool);
+        let (state, tv, claimant, since, act, seen): (Hash, Hash, Hash, Hash, Hash, Hash) = redis::pipe()
             .atomic()
             .hgetall(state)
             .hgetall(tv)
             .hgetall(claimant)
             .hgetall(since)
             .hgetall(act)
+            .hgetall(seen)
             .query_async(&mut self.conn.clone())
             .await
             .map_err(map_err)?;
@@ -270,6 +274,7 @@ impl RedisStore {
                 claimant: claimant.get(id).cloned(),
                 since: num(&since, id)?,
                 last_activity: num(&act, id)?,
+                pod_seen: seen.contains_key(id),
             });
         }
         out.sort_by(|a, b| a.id.cmp(&b.id));

@@ -1,17 +1,20 @@
 //! `/api/applications`: claiming an instance of a template, and reading claimed ones.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use corral_model::pool::{AppTemplate, member_id, member_pod, pool_id};
+use axum::{Extension, Json};
+use corral_model::pool::{AppTemplate, member_id, member_pod, pool_id, pool_owner};
 use corral_model::shard::shard_of;
 use corral_model::{PodKey, PodStatus};
-use corral_store::{Claim, MemberState, PodRecord, StoreError};
+use corral_store::{Claim, ClaimOutcome, ClaimRequest, MemberState, PodRecord, StoreError};
 use serde_json::{Value, json};
 
+use super::cache::PoolDocs;
 use super::templates::ensure_pool;
-use super::{load_pool, load_template, location};
+use super::{Binder, load_pool, load_template, location};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
@@ -32,50 +35,102 @@ fn app_json(st: &AppState, id: &str, ready: bool) -> Value {
     if ready { json!({ "id": id, "location": location(st, id) }) } else { json!({ "id": id }) }
 }
 
+/// Claims retried after finding the cached documents outdated, before giving up.
+const STALE_RETRIES: usize = 4;
+
+/// The template and pool of `template`, from the cache or the store (creating the pool the
+/// template lacks).
+async fn pool_docs(st: &AppState, binder: &Binder, caller: &Caller, template: &str) -> Result<Arc<PoolDocs>, ApiError> {
+    let key = pool_id(&caller.tenant, template);
+    if let Some(docs) = binder.docs.get(&key) {
+        return Ok(docs);
+    }
+    let tpl = load_template(st, caller, template).await?;
+    let pool = match load_pool(st, caller, template).await? {
+        Some(p) => p,
+        None => {
+            ensure_pool(st, &tpl.value).await?;
+            load_pool(st, caller, template).await?.ok_or_else(|| ApiError::unavailable("pool vanished; try again"))?
+        }
+    };
+    let docs = Arc::new(PoolDocs { template: tpl, pool });
+    binder.docs.put(&key, Arc::clone(&docs));
+    Ok(docs)
+}
+
 /// `POST /api/applications/{template}`: one atomic claim; see the module docs of `binder`.
 pub(super) async fn launch(
     State(st): State<AppState>,
+    Extension(binder): Extension<Arc<Binder>>,
     caller: Caller,
     Path(template): Path<String>,
 ) -> Result<Response, ApiError> {
-    let tpl = load_template(&st, &caller, &template).await?;
-    let pool = match load_pool(&st, &caller, &template).await? {
-        Some(p) => p.value,
-        None => {
-            ensure_pool(&st, &tpl.value).await?;
-            load_pool(&st, &caller, &template)
-                .await?
-                .ok_or_else(|| ApiError::unavailable("pool vanished; try again"))?
-                .value
-        }
-    };
     let pool_key = pool_id(&caller.tenant, &template);
+    let owner = pool_owner(&template);
     let cold = new_member_id();
-    let claim = st.store().pool_claim(&pool_key, &caller.user, &cold, tpl.version, pool.cap, now_ms()).await?;
-    tracing::info!(pool = pool_key, user = caller.user, ?claim, "application claimed");
+    for _ in 0..STALE_RETRIES {
+        let docs = pool_docs(&st, &binder, &caller, &template).await?;
+        let req = ClaimRequest {
+            tenant: &caller.tenant,
+            pool: &pool_key,
+            template_version: docs.template.version,
+            pool_version: docs.pool.version,
+            cap: docs.pool.value.cap,
+            pool_owner: &owner,
+            claimant: &caller.user,
+            cold_member: &cold,
+            now: now_ms(),
+        };
+        match st.store().pool_claim_instance(&req).await? {
+            ClaimOutcome::Stale => binder.docs.forget(&pool_key),
+            ClaimOutcome::Claimed { claim, owner_set } => {
+                tracing::info!(pool = pool_key, user = caller.user, ?claim, "application claimed");
+                return answer(&st, &binder, &caller, &docs, claim, owner_set).await;
+            }
+        }
+    }
+    Err(ApiError::unavailable("the template or its pool keeps changing; try again"))
+}
+
+/// The answer to a claim, once the store has made it.
+async fn answer(
+    st: &AppState,
+    binder: &Arc<Binder>,
+    caller: &Caller,
+    docs: &PoolDocs,
+    claim: Claim,
+    owner_set: bool,
+) -> Result<Response, ApiError> {
+    let (tpl, pool) = (&docs.template.value, &docs.pool.value);
+    let pool_key = pool_id(&caller.tenant, &pool.template);
     let body = match claim {
         Claim::Ready(id) => {
-            let rec = set_owner(&st, &caller, &id).await?;
-            app_json(&st, &id, rec.as_ref().is_some_and(ready))
+            // The store checked readiness with the claim unless it left the owner to us.
+            let ready = owner_set || set_owner(st, caller, &id).await?.as_ref().is_some_and(ready);
+            binder.hints.claimed(st, &caller.tenant, &pool_key);
+            app_json(st, &id, ready)
         }
         Claim::Warming(id) => {
-            set_owner(&st, &caller, &id).await?;
-            app_json(&st, &id, false)
+            if !owner_set {
+                set_owner(st, caller, &id).await?;
+            }
+            binder.hints.claimed(st, &caller.tenant, &pool_key);
+            app_json(st, &id, false)
         }
         Claim::Cold(id) => {
-            create_pod(&st, &caller, &tpl.value, &pool_key, &id).await?;
-            app_json(&st, &id, false)
+            create_pod(st, caller, tpl, &pool_key, &id).await?;
+            app_json(st, &id, false)
         }
         Claim::Full if pool.when_full == corral_model::pool::WhenFull::ColdSpawn => {
             // Outside the pool and its cap: an ordinary pod owned by the caller.
             let id = new_member_id();
-            create_pod(&st, &caller, &tpl.value, "", &id).await?;
-            app_json(&st, &id, false)
+            create_pod(st, caller, tpl, "", &id).await?;
+            app_json(st, &id, false)
         }
         Claim::Full => {
             let mut resp = ApiError::new(
                 StatusCode::TOO_MANY_REQUESTS,
-                format!("pool '{template}' is empty and at its cap of {}; retry later", pool.cap),
+                format!("pool '{}' is empty and at its cap of {}; retry later", pool.template, pool.cap),
             )
             .into_response();
             resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(pool.retry_after_s));
@@ -85,8 +140,8 @@ pub(super) async fn launch(
     Ok(Json(body).into_response())
 }
 
-/// Makes the claimant the owner of a claimed member's pod (the pool-manager repairs this
-/// should we die before it is done).
+/// Makes the claimant the owner of a claimed member's pod, when the store could not do it
+/// with the claim (the pool-manager repairs this should we die before it is done).
 async fn set_owner(st: &AppState, caller: &Caller, id: &str) -> Result<Option<PodRecord>, ApiError> {
     let key = PodKey::new(&caller.tenant, id);
     for _ in 0..8 {

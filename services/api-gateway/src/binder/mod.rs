@@ -15,24 +15,38 @@
 //! (`CORRAL_PUBLIC_URL`) is set, it is prefixed to make a full URL.
 //!
 //! # Claims
-//! `POST /api/applications/{template}` is one atomic store operation (no broker round trip):
-//! a ready member if there is one (answered with `location`), else a warming member, else a
-//! cold instance below the pool's cap (answered without `location` until ready), else 429
-//! with `Retry-After`, or a cold instance outside the pool if the pool says `when-full:
-//! cold_spawn`. The claimant becomes the owner of the pod.
+//! `POST /api/applications/{template}` is one atomic store operation
+//! ([`corral_store::Store::pool_claim_instance`]), and no broker round trip: a ready member
+//! if there is one (answered with `location`), else a warming member, else a cold instance
+//! below the pool's cap (answered without `location` until ready), else 429 with
+//! `Retry-After`, or a cold instance outside the pool if the pool says `when-full:
+//! cold_spawn`. The same operation makes the claimant the owner of the pod. The template and
+//! pool documents come from a cache ([`cache`]) that the claim validates; the pool-manager
+//! hears of the claim afterwards ([`hints`]).
 
 mod apps;
+mod cache;
+mod hints;
 mod pools;
 mod templates;
 
-use axum::Router;
+use std::sync::Arc;
+
 use axum::routing::{get, post};
+use axum::{Extension, Router};
 use corral_model::pool::{AppTemplate, POOL_KIND, PoolConfig, TEMPLATE_KIND, pool_id};
 use corral_store::Versioned;
 
 use crate::AppState;
 use crate::auth::Caller;
 use crate::error::ApiError;
+
+/// State of the Binder routes of one gateway.
+#[derive(Debug, Default)]
+pub(crate) struct Binder {
+    docs: cache::DocCache,
+    hints: Arc<hints::ClaimHints>,
+}
 
 /// The Binder routes, to be merged into the gateway's router.
 pub fn routes() -> Router<AppState> {
@@ -45,6 +59,7 @@ pub fn routes() -> Router<AppState> {
         .route("/api/pools/", get(pools::list))
         .route("/api/pools", get(pools::list))
         .route("/api/pools/{template}", post(pools::upsert).get(pools::get_pool).delete(pools::delete))
+        .layer(Extension(Arc::new(Binder::default())))
 }
 
 /// Refuses callers that are not admins of their tenant.

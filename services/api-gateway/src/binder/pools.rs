@@ -1,13 +1,15 @@
 //! `/api/pools`: create, resize, read, list and delete pools.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use corral_model::pool::{POOL_KIND, PoolConfig, WhenFull, pool_id};
 use corral_store::{MemberState, StoreError};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{corrupt, load_pool, load_template, require_admin};
+use super::{Binder, corrupt, load_pool, load_template, require_admin};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::envelope::JsonBody;
@@ -43,6 +45,7 @@ async fn render(st: &AppState, cfg: &PoolConfig) -> Result<Value, ApiError> {
 /// `POST /api/pools/{template}` (admin): creates or resizes the pool.
 pub(super) async fn upsert(
     State(st): State<AppState>,
+    Extension(binder): Extension<Arc<Binder>>,
     caller: Caller,
     Path(template): Path<String>,
     JsonBody(body): JsonBody<PoolBody>,
@@ -67,7 +70,11 @@ pub(super) async fn upsert(
         };
         let json = serde_json::to_string(&cfg).map_err(|e| ApiError::bad_request(e.to_string()))?;
         match st.store().put_doc(POOL_KIND, &id, &json, old.map_or(0, |o| o.version)).await {
-            Ok(_) => return Ok(Json(render(&st, &cfg).await?)),
+            Ok(_) => {
+                // Claims here would find it stale anyway; this saves them the retry.
+                binder.docs.forget(&id);
+                return Ok(Json(render(&st, &cfg).await?));
+            }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }
@@ -108,6 +115,7 @@ pub(super) async fn list(State(st): State<AppState>, caller: Caller) -> Result<J
 /// its idle instances and leaves claimed ones to their users (and the culler).
 pub(super) async fn delete(
     State(st): State<AppState>,
+    Extension(binder): Extension<Arc<Binder>>,
     caller: Caller,
     Path(template): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
@@ -120,7 +128,10 @@ pub(super) async fn delete(
         let cfg = PoolConfig { deleted: true, size: 0, ..old.value };
         let json = serde_json::to_string(&cfg).map_err(|e| ApiError::bad_request(e.to_string()))?;
         match st.store().put_doc(POOL_KIND, &id, &json, old.version).await {
-            Ok(_) => return Ok(Json(render(&st, &cfg).await?)),
+            Ok(_) => {
+                binder.docs.forget(&id);
+                return Ok(Json(render(&st, &cfg).await?));
+            }
             Err(StoreError::Conflict { .. }) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -1,7 +1,9 @@
 //! `POST /api/templates`: a Binder template onto the core pod spec; reads of it.
 
-use axum::Json;
+use std::sync::Arc;
+
 use axum::extract::{Path, State};
+use axum::{Extension, Json};
 use corral_model::pool::{AppTemplate, POOL_KIND, PoolConfig, TEMPLATE_KIND, WhenFull, pool_id};
 use corral_model::spec::validate_pod_id;
 use corral_model::{FieldError, PodSpec};
@@ -9,7 +11,7 @@ use corral_store::StoreError;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::{load_template, require_admin};
+use super::{Binder, load_template, require_admin};
 use crate::AppState;
 use crate::auth::Caller;
 use crate::envelope::JsonBody;
@@ -148,6 +150,7 @@ fn render(t: &AppTemplate) -> Value {
 /// pool-manager replace the pool's unclaimed instances.
 pub(super) async fn register(
     State(st): State<AppState>,
+    Extension(binder): Extension<Arc<Binder>>,
     caller: Caller,
     JsonBody(body): JsonBody<NewTemplate>,
 ) -> Result<Json<Value>, ApiError> {
@@ -164,6 +167,8 @@ pub(super) async fn register(
         let json = serde_json::to_string(&tpl).map_err(|e| ApiError::bad_request(e.to_string()))?;
         match st.store().put_doc(TEMPLATE_KIND, &id, &json, expected).await {
             Ok(_) => {
+                // Claims here would find it stale anyway; this saves them the retry.
+                binder.docs.forget(&id);
                 ensure_pool(&st, &tpl).await?;
                 return Ok(Json(json!({
                     "name": tpl.name,

@@ -95,6 +95,7 @@ pub fn own_layer(spec: &PodSpec) -> PodLayer {
         networking: full.networking,
         resources: full.resources,
         compute_queue: full.compute_queue.filter(|v| *v != d.compute_queue),
+        session: full.session,
     };
     // A networking entry equal to the default one (URL aside) was not chosen by the user.
     let default_net = d.networking.get("default").map(NetworkingLayer::from);
@@ -211,6 +212,9 @@ pub fn overlay(layer: &mut PodLayer, spec: &PodSpec, changed: &[&str]) {
             "networking" => layer.networking.clone_from(&full.networking),
             "resources" => layer.resources = full.resources,
             "compute_queue" => layer.compute_queue.clone_from(&full.compute_queue),
+            // A layer cannot unset a deeper session: a removed one is an explicit plain
+            // (interactive) session, so re-resolution does not bring the template's back.
+            "session" => layer.session = Some(full.session.clone().unwrap_or_default()),
             _ => {}
         }
     }
@@ -240,4 +244,35 @@ pub async fn regrab(
     let mut meta = pod.meta.value.clone();
     meta.provenance = resolved.derived.provenance;
     Ok(Some((spec, meta)))
+}
+
+#[cfg(test)]
+mod tests {
+    use corral_model::session::{SessionRun, SessionType};
+
+    use super::*;
+
+    fn batch() -> SessionRun {
+        SessionRun { session_type: SessionType::Batch, batch_timeout: Some(5), ..SessionRun::default() }
+    }
+
+    #[test]
+    fn own_layer_and_overlay_carry_the_session() {
+        let mut spec = PodSpec { pod_id: "job".into(), image: "img".into(), ..PodSpec::default() };
+        assert_eq!(own_layer(&spec).session, None, "no session, none in the layer");
+        spec.session = Some(batch());
+        assert_eq!(own_layer(&spec).session, Some(batch()), "saved as a tag, the session goes with it");
+
+        // PUT on a templated pod: the pod's layer records the new session, and a removed one
+        // as an explicit plain session so the template's does not come back.
+        let mut layer = PodLayer { template: Some("t:latest".into()), ..PodLayer::default() };
+        overlay(&mut layer, &spec, &["session"]);
+        assert_eq!(layer.session, Some(batch()));
+        spec.session = None;
+        overlay(&mut layer, &spec, &["session"]);
+        assert_eq!(layer.session, Some(SessionRun::default()));
+        let mut untouched = PodLayer::default();
+        overlay(&mut untouched, &spec, &["image"]);
+        assert_eq!(untouched.session, None, "only changed fields are recorded");
+    }
 }

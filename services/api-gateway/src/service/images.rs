@@ -3,7 +3,13 @@
 //! entries that span tenants.
 //!
 //! Entries live in one document per scope (a tenant, or `*` for site-wide entries), so the
-//! check on every pod creation is two reads, whatever the size of the store.
+//! check on a pod creation is two reads, whatever the size of the store; the check reads
+//! them through a short-lived cache ([`AllowlistCache`]), so a stream of creations costs no
+//! reads at all. Listing and changing the allowlist always read the store.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::{Duration, Instant};
 
 use corral_model::images::{GLOBAL_SCOPE, Image, NewImage, check};
 use corral_store::{StoreError, Versioned};
@@ -20,6 +26,57 @@ pub const IMAGES_KIND: &str = "pods_images";
 
 /// Compare-and-set attempts before giving up on an allowlist that keeps changing.
 const MAX_ATTEMPTS: usize = 8;
+
+/// How long the creation check trusts an allowlist it read. A change made through another
+/// gateway is enforced here after at most this long; one made through this gateway at once.
+pub const CACHE_TTL: Duration = Duration::from_secs(1);
+
+/// Allowlists (per scope) the creation check read recently, with when they were read.
+#[derive(Debug, Default)]
+pub struct AllowlistCache {
+    inner: Mutex<Cached>,
+}
+
+#[derive(Debug, Default)]
+struct Cached {
+    scopes: HashMap<String, (Instant, Arc<Vec<Image>>)>,
+    /// Bumped by every change made here: a read that began before a change must not be
+    /// cached after it.
+    changes: u64,
+}
+
+impl AllowlistCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Cached> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The fresh entry of `scope`, or the change count to hand to [`Self::put`].
+    fn get(&self, scope: &str, now: Instant) -> Result<Arc<Vec<Image>>, u64> {
+        let cached = self.lock();
+        match cached.scopes.get(scope) {
+            Some((at, list)) if now.duration_since(*at) < CACHE_TTL => Ok(Arc::clone(list)),
+            _ => Err(cached.changes),
+        }
+    }
+
+    fn put(&self, scope: &str, read_at: Instant, changes: u64, list: Arc<Vec<Image>>) {
+        let mut cached = self.lock();
+        if cached.changes != changes {
+            return;
+        }
+        // Scopes are tenants: few, but drop the expired ones rather than keep every tenant
+        // ever seen.
+        cached.scopes.retain(|_, (at, _)| read_at.duration_since(*at) < CACHE_TTL);
+        cached.scopes.insert(scope.to_string(), (read_at, list));
+    }
+
+    /// Forgets a scope this gateway just changed.
+    fn invalidate(&self, scope: &str) {
+        let mut cached = self.lock();
+        cached.changes = cached.changes.wrapping_add(1);
+        cached.scopes.remove(scope);
+    }
+}
 
 fn render(img: &Image) -> Value {
     json!({
@@ -50,6 +107,20 @@ async fn entries_for(st: &AppState, tenant: &str) -> Result<Vec<Image>, ApiError
     Ok(all)
 }
 
+/// One scope's entries through the cache. The time is taken before the read, so an entry
+/// never looks fresher than the data it holds.
+async fn cached_scope(st: &AppState, scope: &str) -> Result<Arc<Vec<Image>>, ApiError> {
+    let cache = st.allowlists();
+    let now = Instant::now();
+    let changes = match cache.get(scope, now) {
+        Ok(list) => return Ok(list),
+        Err(changes) => changes,
+    };
+    let list = Arc::new(load_scope(st, scope).await?.value);
+    cache.put(scope, now, changes, Arc::clone(&list));
+    Ok(list)
+}
+
 /// Refuses `image` for `tenant` when enforcement is on and nothing allows it: a 400 that
 /// names the image and the rule.
 pub async fn enforce(st: &AppState, tenant: &str, image: &str) -> Result<(), ApiError> {
@@ -57,7 +128,9 @@ pub async fn enforce(st: &AppState, tenant: &str, image: &str) -> Result<(), Api
     if !cfg.enforce {
         return Ok(());
     }
-    let entries = entries_for(st, tenant).await?;
+    let own = cached_scope(st, tenant).await?;
+    let global = cached_scope(st, GLOBAL_SCOPE).await?;
+    let entries: Vec<Image> = own.iter().chain(global.iter()).cloned().collect();
     check(image, tenant, &entries, &cfg.allow)
         .map(|_| ())
         .map_err(|why| ApiError::invalid("pod", vec![corral_model::FieldError::new("image", why)]))
@@ -165,6 +238,7 @@ async fn add_to_scope(st: &AppState, ctx: &Ctx, scope: &str, items: Vec<NewImage
         let json = serde_json::to_string(&next).map_err(|e| ApiError::bad_request(format!("cannot encode: {e}")))?;
         match st.store().put_doc(IMAGES_KIND, scope, &json, current.version).await {
             Ok(_) => {
+                st.allowlists().invalidate(scope);
                 for img in &added {
                     tracing::info!(image = %img.image, scope, by = %ctx.caller.user, "image allowed");
                 }
@@ -224,6 +298,7 @@ pub async fn delete_image(st: &AppState, ctx: &Ctx, image: &str) -> Result<Outco
                 serde_json::to_string(&next).map_err(|e| ApiError::bad_request(format!("cannot encode: {e}")))?;
             match st.store().put_doc(IMAGES_KIND, scope, &json, current.version).await {
                 Ok(_) => {
+                    st.allowlists().invalidate(scope);
                     tracing::info!(image, scope, by = %ctx.caller.user, "image removed from the allowlist");
                     return Ok(Outcome::success(Value::String(String::new()), "image deleted"));
                 }
@@ -234,3 +309,6 @@ pub async fn delete_image(st: &AppState, ctx: &Ctx, image: &str) -> Result<Outco
     }
     Err(ApiError::not_found(format!("image '{image}' is not on this tenant's allowlist")))
 }
+
+#[cfg(test)]
+mod tests;

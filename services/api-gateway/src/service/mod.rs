@@ -102,13 +102,18 @@ pub async fn create_pod(st: &AppState, ctx: &Ctx, new: NewPod) -> Result<Outcome
     };
     let key = desired.key();
     let shard = shard_of(&key.tenant, &key.pod_id, st.config().spawner.shards);
-    match st.store().create_pod(&desired, &observed, shard).await {
+    // The record and the first action-log line in one store round trip.
+    let created = ActionLogEntry {
+        ts: now,
+        actor: ctx.caller.user.clone(),
+        message: format!("pod created by '{}'", ctx.caller.user),
+    };
+    match st.store().create_pod_logged(&desired, &observed, shard, &[created]).await {
         Ok(()) => {}
         Err(StoreError::AlreadyExists(_)) => return Err(duplicate(st, &key).await),
         Err(e) => return Err(e.into()),
     }
     tracing::info!(pod = %key, shard, "pod created");
-    log_action(st, &key, &ctx.caller.user, format!("pod created by '{}'", ctx.caller.user)).await;
     if resolved.pinned.is_some() {
         let meta = access::PodMeta {
             creation_ts: now,

@@ -22,8 +22,8 @@
 //!   `pod_definition` is `to_pod_layer(T).layer` (the table in [`corral_model::sesstpl`]);
 //! - the normalised document in doc kind `session_template` (name `t/T`), with the tag
 //!   version it wrote and the Tapis template's creation time. It carries what a pod layer
-//!   cannot: `session_type`, `batch_timeout`, `run.bootstrap`, `git`, `metadata.tag`, and
-//!   the exact spelling of resources.
+//!   cannot: `metadata.tag` and the exact spelling of resources (`session_type`,
+//!   `batch_timeout`, `run.bootstrap` and `git` are in the layer's `session`).
 //!
 //! So `GET /v3/pods/templates/T` shows a session template, its tags show the layer, and a pod
 //! made with `template: T` (or `T:tag`) gets its image, command, environment, mounts and
@@ -44,8 +44,9 @@
 //! deployment default), with `template` set to the pinned tag version, and goes through the
 //! ordinary pod creation: the pod's stored `template` is that version, its definition the
 //! merged result. The resolved document is stored in doc kind `session_pod` (`t/pod_id`)
-//! with the template id and version. Not applied yet, and said so in `warnings`: git clone,
-//! `run.bootstrap`, batch semantics (`type: batch`, `batch_timeout`) and `metadata.tag`.
+//! with the template id and version. The pod's `session` carries the session type, batch
+//! timeout, bootstrap script and git source (see docs/sessions.md); `metadata.tag` is not
+//! applied, and `warnings` says so.
 //! Removing the template's startup command by override is refused (a layer cannot unset it).
 
 mod docs;

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use corral_model::session::SessionRun;
 use corral_model::sesstpl::{SessionTemplate, SessionType, apply_overrides, to_pod_layer};
 use corral_model::template::{PodLayer, ResourcesLayer};
 use corral_model::{FieldError, PodSpec};
@@ -36,29 +37,14 @@ pub struct Started {
     pub tag_timestamp: String,
     /// The resolved document (template with overrides).
     pub template: SessionTemplate,
-    /// Parts of the template that are not applied yet.
+    /// Parts of the template that are not applied.
     pub warnings: Vec<String>,
 }
 
-/// What the pod does not get from the template yet; never pretended.
+/// What the pod does not get from the template; never pretended. The session type, batch
+/// timeout, bootstrap script and git source travel in the pod's `session`.
 fn warnings(t: &SessionTemplate) -> Vec<String> {
     let mut out = Vec::new();
-    if t.spec.session_type == SessionType::Batch {
-        out.push(
-            "spec.session_type: batch is not applied yet: the pod runs like an interactive one \
-             (no run-to-completion, exit code or failure reason)"
-                .to_string(),
-        );
-    }
-    if t.spec.batch_timeout.is_some() {
-        out.push("spec.batch_timeout: not applied yet".to_string());
-    }
-    if t.spec.kernel.git.is_some() {
-        out.push("spec.kernel.git: not applied yet: the repository is not cloned into the pod".to_string());
-    }
-    if t.spec.kernel.run.bootstrap.is_some() {
-        out.push("spec.kernel.run.bootstrap: not applied yet: the script is not run".to_string());
-    }
     if t.metadata.tag.is_some() {
         out.push("metadata.tag: not applied: pods have no session tag".to_string());
     }
@@ -107,9 +93,18 @@ pub fn override_layer(base: &PodLayer, new: &PodLayer) -> Result<PodLayer, Vec<F
         mem_limit: pick(b.mem_limit, n.mem_limit, defaults.mem_limit),
         gpus: pick(b.gpus, n.gpus, defaults.gpus),
     };
+    // `session` is one value: changed by the overrides, the pod's layer carries it whole; a
+    // template's session turned into a plain interactive one is an explicit default session.
+    let session = match (&base.session, &new.session) {
+        (b, n) if b == n => None,
+        (_, Some(n)) => Some(n.clone()),
+        (Some(_), None) => Some(SessionRun::default()),
+        (None, None) => None,
+    };
     Ok(PodLayer {
         image: new.image.clone().filter(|i| base.image.as_ref() != Some(i)),
         command: new.command.clone().filter(|c| base.command.as_ref() != Some(c)),
+        session,
         environment_variables: map_diff(&base.environment_variables, &new.environment_variables),
         volume_mounts: map_diff(&base.volume_mounts, &new.volume_mounts),
         resources,
@@ -128,8 +123,11 @@ pub async fn start_from_template(st: &AppState, ctx: &Ctx, id: &str, req: StartB
     let resolved =
         apply_overrides(&base, &req.overrides).map_err(|p| ApiError::invalid("start request", prefixed(p)))?;
     let mapped = to_pod_layer(&resolved);
-    let own =
-        override_layer(&to_pod_layer(&base).layer, &mapped.layer).map_err(|p| ApiError::invalid("start request", p))?;
+    let mut base_layer = to_pod_layer(&base).layer;
+    // The pod inherits the pinned tag's session; tags written before sessions were carried in
+    // layers have none, so compare with what the tag really holds.
+    base_layer.session.clone_from(&tag.pod_definition.session);
+    let own = override_layer(&base_layer, &mapped.layer).map_err(|p| ApiError::invalid("start request", p))?;
     let pod_id = req.pod_id.unwrap_or_else(|| generated_pod_id(id));
     let new = NewPod {
         pod_id: pod_id.clone(),
@@ -139,6 +137,7 @@ pub async fn start_from_template(st: &AppState, ctx: &Ctx, id: &str, req: StartB
         environment_variables: own.environment_variables,
         volume_mounts: own.volume_mounts,
         resources: own.resources,
+        session: own.session,
         ..NewPod::default()
     };
     let created = create_pod(st, ctx, new).await?;
@@ -217,6 +216,20 @@ mod tests {
         ];
         for (name, new, want) in rows {
             assert_eq!(override_layer(&base, &new).expect(name), want, "{name}");
+        }
+        let batch = |timeout: Option<u32>| {
+            Some(SessionRun { session_type: SessionType::Batch, batch_timeout: timeout, ..SessionRun::default() })
+        };
+        let with_session = |s: Option<SessionRun>| PodLayer { session: s, ..base.clone() };
+        let session_rows = [
+            ("same session: nothing", batch(Some(5)), batch(Some(5)), None),
+            ("changed session: the whole new one", batch(Some(5)), batch(Some(9)), batch(Some(9))),
+            ("new session", None, batch(None), batch(None)),
+            ("session removed: an explicit plain one", batch(None), None, Some(SessionRun::default())),
+        ];
+        for (name, b, n, want) in session_rows {
+            let got = override_layer(&with_session(b), &with_session(n)).expect(name);
+            assert_eq!(got, PodLayer { session: want, ..PodLayer::default() }, "{name}");
         }
         let removed = override_layer(&base, &layer(&[("A", "1"), ("B", "2")], Some(2000), None));
         let problems = removed.expect_err("a layer cannot unset the command");

@@ -1,10 +1,16 @@
-//! `corral pods …`: a command-line client for the pod API. Human views by default, the API
-//! result as JSON with `--json`; server errors are printed with every problem listed and
-//! exit with status 1 (clap's usage errors exit with 2).
+//! The command-line client: `corral pods …` (the pod API), `corral sesstpl …` and
+//! `corral start-template` (session templates), `corral secret …` (named secrets). Human views
+//! by default, the API result as JSON with `--json`; server errors are printed with every
+//! problem listed and exit with status 1 (clap's usage errors exit with 2).
 
 mod api;
 mod args;
+mod document;
+mod overrides;
 mod render;
+mod secrets;
+mod sesstpl;
+mod sesstpl_args;
 mod spec;
 mod wait;
 
@@ -17,12 +23,33 @@ use serde_json::Value;
 use api::{Api, ClientError};
 pub use args::PodsArgs;
 use args::{CreateArgs, PodsCommand, WaitArgs};
+pub use secrets::SecretArgs;
+pub use sesstpl_args::{START_EXAMPLES, SesstplArgs, StartTemplateArgs};
 use spec::SpecFlags;
 use wait::Goal;
 
 /// Runs one `corral pods` command; errors are printed here.
 pub async fn run(args: PodsArgs) -> ExitCode {
-    match execute(args).await {
+    finish(execute(args).await)
+}
+
+/// Runs one `corral sesstpl` command.
+pub async fn run_sesstpl(args: SesstplArgs) -> ExitCode {
+    finish(sesstpl::execute(args).await)
+}
+
+/// Runs `corral start-template`.
+pub async fn run_start_template(args: StartTemplateArgs) -> ExitCode {
+    finish(sesstpl::start(args).await)
+}
+
+/// Runs one `corral secret` command.
+pub async fn run_secret(args: SecretArgs) -> ExitCode {
+    finish(secrets::execute(args).await)
+}
+
+fn finish(result: Result<(), ClientError>) -> ExitCode {
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprint!("{}", describe(&e));
@@ -33,7 +60,7 @@ pub async fn run(args: PodsArgs) -> ExitCode {
 
 /// The error as shown to the user, with problems and hints on their own lines.
 fn describe(e: &ClientError) -> String {
-    let mut s = format!("error: {e}\n");
+    let mut s = format!("error: {}\n", headline(e));
     match e {
         ClientError::Server { problems, status, .. } => {
             for p in problems {
@@ -42,6 +69,11 @@ fn describe(e: &ClientError) -> String {
             if *status == 401 {
                 s.push_str("  hint: pass --token or set CORRAL_TOKEN (`corral dev` prints a token when it starts)\n");
             }
+            if *status == 404 && e.to_string() == api::NO_SUCH_ROUTE {
+                s.push_str(
+                    "  hint: the server at --url / CORRAL_URL does not offer this API; is it an older Corral?\n",
+                );
+            }
         }
         ClientError::Unreachable { .. } => {
             s.push_str("  hint: is `corral dev` running? Start it, or point --url / CORRAL_URL at a Corral server.\n");
@@ -49,6 +81,19 @@ fn describe(e: &ClientError) -> String {
         _ => {}
     }
     s
+}
+
+/// The first line of an error. A validation message also lists every problem inline
+/// (`… 2 problems: a: x; b: y`); that list is cut, since each problem gets its own line below.
+fn headline(e: &ClientError) -> String {
+    let full = e.to_string();
+    if let ClientError::Server { problems, .. } = e
+        && let Some(first) = problems.first()
+        && let Some(at) = full.find(&format!(": {}: {}", first.field, first.message))
+    {
+        return full[..at].to_owned();
+    }
+    full
 }
 
 /// Writes to stdout; a closed pipe (`corral pods list | head`) is not an error worth a panic.
@@ -193,5 +238,33 @@ async fn delete(api: &Api, pod_ids: &[String], json: bool) -> Result<(), ClientE
     match first_error {
         None => Ok(()),
         Some(_) => Err(ClientError::Input("some pods were not deleted".into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use api::Problem;
+
+    #[test]
+    fn problems_are_listed_once_one_per_line() {
+        let problems = vec![
+            Problem { field: "kind".into(), message: "must be 'taskTemplate'".into() },
+            Problem { field: "spec.kernel.image".into(), message: "is required".into() },
+        ];
+        let e = ClientError::Server {
+            status: 400,
+            message:
+                "session template is invalid: 2 problems: kind: must be 'taskTemplate'; spec.kernel.image: is required"
+                    .into(),
+            problems,
+        };
+        assert_eq!(
+            describe(&e),
+            "error: session template is invalid: 2 problems\n  - kind: must be 'taskTemplate'\n  - spec.kernel.image: is required\n"
+        );
+        let plain =
+            ClientError::Server { status: 409, message: "template 't' already exists".into(), problems: vec![] };
+        assert_eq!(describe(&plain), "error: template 't' already exists\n");
     }
 }

@@ -29,7 +29,7 @@ pub fn table(headers: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-fn text(v: &Value) -> String {
+pub fn text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
@@ -37,7 +37,7 @@ fn text(v: &Value) -> String {
     }
 }
 
-fn or_dash(s: String) -> String {
+pub fn or_dash(s: String) -> String {
     if s.is_empty() { "-".to_owned() } else { s }
 }
 
@@ -109,7 +109,7 @@ pub fn pod_details(pod: &Value, now_ms: i64) -> String {
         .map(|m| m.iter().map(|(k, v)| format!("{k}={}", text(v))).collect())
         .unwrap_or_default();
     let created = text(&pod["creation_ts"]);
-    let rows: Vec<(&str, String)> = vec![
+    let mut rows: Vec<(&str, String)> = vec![
         ("POD_ID", text(&pod["pod_id"])),
         ("STATUS", text(&pod["status"])),
         ("REQUESTED", text(&pod["status_requested"])),
@@ -123,11 +123,43 @@ pub fn pod_details(pod: &Value, now_ms: i64) -> String {
         ("EXIT_CODE", text(&sc["exit_code"])),
         ("MESSAGE", text(&sc["message"])),
     ];
+    // Only batch runs and finished containers have these; other pods stay as they were.
+    let session_type = text(&pod["session"]["session_type"]);
+    if !session_type.is_empty() {
+        rows.insert(4, ("TYPE", session_type));
+    }
+    let reason = text(&sc["reason"]);
+    if !reason.is_empty() {
+        rows.push(("REASON", reason));
+    }
     let mut out = String::new();
     for (k, v) in rows {
         out.push_str(&format!("{:<11}{}\n", format!("{k}:"), or_dash(v)));
     }
     out
+}
+
+/// How a finished run ended: `Ok` with a summary (`exit code 0`) when it succeeded, `Err` with
+/// exit code, reason (`failed`, `timeout`, `infrastructure`) and message when it did not.
+/// Success is COMPLETE with exit code 0.
+pub fn run_outcome(pod: &Value) -> Result<String, String> {
+    let sc = &pod["status_container"];
+    let status = text(&pod["status"]);
+    let code = sc["exit_code"].as_i64();
+    let mut parts = vec![code.map_or_else(|| "no exit code".to_owned(), |c| format!("exit code {c}"))];
+    // A success's reason (`succeeded`) adds nothing to "exit code 0".
+    if status == "COMPLETE" && code == Some(0) {
+        return Ok(parts.join(", "));
+    }
+    let reason = text(&sc["reason"]);
+    if !reason.is_empty() {
+        parts.push(format!("reason: {reason}"));
+    }
+    let message = text(&sc["message"]);
+    if !message.is_empty() {
+        parts.push(message);
+    }
+    Err(parts.join(", "))
 }
 
 #[cfg(test)]
@@ -184,5 +216,38 @@ mod tests {
         assert!(d.contains("URL:       web.pods.localhost (http/8000)\n"), "{d}");
         assert!(d.contains("MESSAGE:   -\n"), "{d}");
         assert!(d.contains("ENV:       A=1\n"), "{d}");
+        assert!(!d.contains("REASON") && !d.contains("TYPE"), "only when present: {d}");
+    }
+
+    #[test]
+    fn details_show_type_exit_code_and_reason_of_batch_runs() {
+        let mut p = pod();
+        p["status"] = json!("COMPLETE");
+        p["session"] = json!({"session_type": "batch"});
+        p["status_container"] = json!({"exit_code": 3, "reason": "failed", "message": "exited"});
+        let d = pod_details(&p, parse_ts("2026-01-02T03:09:05.000000").expect("ts"));
+        assert!(d.contains("IMAGE:     busybox\nTYPE:      batch\n"), "{d}");
+        assert!(d.contains("EXIT_CODE: 3\n"), "{d}");
+        assert!(d.ends_with("MESSAGE:   exited\nREASON:    failed\n"), "{d}");
+    }
+
+    #[test]
+    fn run_outcomes() {
+        let run = |status: &str, sc: Value| run_outcome(&json!({"status": status, "status_container": sc}));
+        let rows: [(&str, Value, Result<&str, &str>); 5] = [
+            ("COMPLETE", json!({"exit_code": 0}), Ok("exit code 0")),
+            ("COMPLETE", json!({"exit_code": 0, "reason": "succeeded"}), Ok("exit code 0")),
+            (
+                "COMPLETE",
+                json!({"exit_code": 3, "reason": "failed", "message": "container exited with code 3"}),
+                Err("exit code 3, reason: failed, container exited with code 3"),
+            ),
+            ("COMPLETE", json!({"exit_code": null, "reason": "timeout"}), Err("no exit code, reason: timeout")),
+            ("ERROR", json!({"exit_code": 0, "message": "stalled"}), Err("exit code 0, stalled")),
+        ];
+        for (status, sc, want) in rows {
+            let got = run(status, sc.clone());
+            assert_eq!(got.as_deref().map_err(String::as_str), want, "{status} {sc}");
+        }
     }
 }

@@ -17,6 +17,9 @@ pub enum Goal {
     Available,
     /// No container any more: STOPPED, COMPLETE or ERROR.
     Settled,
+    /// A batch run's end: COMPLETE or ERROR (or STOPPED, when someone stopped it). Whether
+    /// it succeeded is for the caller to judge from the exit code.
+    Finished,
 }
 
 impl Goal {
@@ -24,6 +27,7 @@ impl Goal {
         match self {
             Goal::Available => "AVAILABLE",
             Goal::Settled => "STOPPED",
+            Goal::Finished => "COMPLETE or ERROR",
         }
     }
 }
@@ -38,7 +42,9 @@ enum Verdict {
 
 fn judge(goal: Goal, status: &str) -> Verdict {
     match (goal, status) {
-        (Goal::Available, "AVAILABLE") | (Goal::Settled, "STOPPED" | "COMPLETE" | "ERROR") => Verdict::Done,
+        (Goal::Available, "AVAILABLE") | (Goal::Settled | Goal::Finished, "STOPPED" | "COMPLETE" | "ERROR") => {
+            Verdict::Done
+        }
         (Goal::Available, "ERROR" | "COMPLETE") => Verdict::Failed,
         _ => Verdict::Pending,
     }
@@ -145,6 +151,13 @@ mod tests {
         assert_eq!(judge(Goal::Settled, "AVAILABLE"), Verdict::Pending);
         assert_eq!(judge(Goal::Settled, "STOPPED"), Verdict::Done);
         assert_eq!(judge(Goal::Settled, "ERROR"), Verdict::Done);
+        // A batch run passes AVAILABLE (when it serves its port) and retries on its way.
+        for pending in ["REQUESTED", "SPAWNER SETUP", "CREATING", "AVAILABLE"] {
+            assert_eq!(judge(Goal::Finished, pending), Verdict::Pending, "{pending}");
+        }
+        for done in ["COMPLETE", "ERROR", "STOPPED"] {
+            assert_eq!(judge(Goal::Finished, done), Verdict::Done, "{done}");
+        }
     }
 
     #[test]

@@ -185,6 +185,7 @@ pub fn container_spec(pod: &PodKey) -> ContainerSpec {
         mem_limit_mib: 256,
         pids_limit: 64,
         ports: Vec::new(),
+        files: Vec::new(),
     }
 }
 

@@ -53,6 +53,7 @@ impl Host {
             mem_limit_mib: 256,
             pids_limit: 64,
             ports: Vec::new(),
+            files: Vec::new(),
         };
         let info = self.runtime.spawn(&spec).await.expect("spawn process container");
         self.containers.push(info.id.clone());

@@ -3,6 +3,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::session::{GitSource, SessionRun};
 use crate::template::{NetworkingLayer, PodLayer, ResourcesLayer};
 
 #[test]
@@ -28,6 +29,18 @@ fn the_seed_as_a_pod_layer() {
             mem_limit: Some(4096),
             gpus: Some(1),
         },
+        session: Some(SessionRun {
+            session_type: SessionType::Batch,
+            batch_timeout: Some(60),
+            bootstrap: Some("echo b".into()),
+            git: Some(GitSource {
+                repository: "/srv/git/backend.ai-agent.git".into(),
+                commit: Some("10daee9e328876d75e6d0fa4998d4456711730db".into()),
+                branch: Some("19.09".into()),
+                destination: "/home/work/baiagent".into(),
+                credential: None,
+            }),
+        }),
         ..PodLayer::default()
     };
     assert_eq!(m.layer, want);
@@ -44,15 +57,32 @@ fn the_seed_as_a_pod_layer() {
 
 #[test]
 fn templates_round_trip_through_layers() {
-    // Only the fields a layer carries: interactive, no git, bootstrap, tag or timeout.
+    // Everything but the tag, which names the Tapis tag rather than living in the layer.
     let mut t = seed();
     t.metadata.tag = None;
-    t.spec.kernel.git = None;
     t.spec.kernel.run.startup_command = Some("python -m http.server 'x y'".into());
     let back = from_pod_layer("template1234", &to_pod_layer(&t).layer).expect("valid in this test");
     assert_eq!(back, FromPodLayer { template: t, dropped: vec![] });
     let back = from_pod_layer("t", &to_pod_layer(&minimal()).layer).expect("valid in this test");
     assert_eq!(back.template, minimal());
+    assert_eq!(to_pod_layer(&minimal()).layer.session, None, "a plain interactive template adds no session");
+    // A batch run with a bootstrap script, and git with the default destination and a
+    // credential reference.
+    let mut batch = seed();
+    batch.metadata.tag = None;
+    batch.spec.session_type = SessionType::Batch;
+    batch.spec.batch_timeout = Some(30);
+    batch.spec.kernel.run = Run { bootstrap: Some("echo boot\nexit 0".into()), startup_command: Some("exit 3".into()) };
+    if let Some(git) = batch.spec.kernel.git.as_mut() {
+        git.destination_dir = None;
+        git.credential = Some(CredentialRef::parse("my-git-token").expect("a name"));
+    }
+    let layer = to_pod_layer(&batch).layer;
+    let git = layer.session.as_ref().and_then(|s| s.git.as_ref()).expect("git carried");
+    assert_eq!(git.destination, "/home/work/backend.ai-agent");
+    assert_eq!(git.credential.as_deref(), Some("my-git-token"));
+    let back = from_pod_layer("template1234", &layer).expect("valid in this test");
+    assert_eq!(back, FromPodLayer { template: batch, dropped: vec![] });
 }
 
 #[test]
@@ -82,6 +112,7 @@ fn a_tapis_layer_as_a_session_template() {
             gpus: Some(0),
         },
         compute_queue: Some("default".into()),
+        session: None,
     };
     let got = from_pod_layer("from-tapis", &layer).expect("valid in this test");
     let mut want = minimal();

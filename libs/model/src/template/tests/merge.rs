@@ -103,6 +103,15 @@ const ROWS: &[Row] = &[
     Row { name: "template: templates alone label the closest one", layers: &[(Src::Deep, "{}")], expect: &[
         ("template", Some(r#""deep:v1@2024-06-10-17:20:27""#), Some(P_DEEP)),
     ]},
+    Row { name: "session: one scalar, the closer layer replaces it whole", layers: &[(Src::Deep, r#"{"session":{"session_type":"batch","batch_timeout":60,"bootstrap":"echo hi"}}"#), (Src::Pod, r#"{"session":{"session_type":"batch"}}"#)], expect: &[
+        ("session", Some(r#"{"session_type":"batch"}"#), Some("pod")),
+    ]},
+    Row { name: "session: unset in closer layers keeps the deeper one", layers: &[(Src::Deep, r#"{"session":{"bootstrap":"echo hi"}}"#), (Src::Near, r#"{"image":"b"}"#), (Src::Pod, "{}")], expect: &[
+        ("session", Some(r#"{"session_type":"interactive","bootstrap":"echo hi"}"#), Some(P_DEEP)),
+    ]},
+    Row { name: "session: absent everywhere is absent, labelled default", layers: &[(Src::Pod, "{}")], expect: &[
+        ("session", None, Some("default")),
+    ]},
     Row { name: "template: a pod-only merge has none", layers: &[(Src::Pod, r#"{"template":"near"}"#)], expect: &[
         ("template", Some(r#""""#), Some("default")),
     ]},
@@ -148,8 +157,8 @@ fn merge_table() {
 fn defaults_are_all_labelled_default() {
     let d = merge("web1", &[]);
     assert_eq!(d.spec, PodSpec { pod_id: "web1".into(), ..PodSpec::default() });
-    // 7 scalars, 5 resources, 16 fields of networking.default, template, pod_id.
-    assert_eq!(d.provenance.len(), 30, "{:?}", d.provenance);
+    // 8 scalars, 5 resources, 16 fields of networking.default, template, pod_id.
+    assert_eq!(d.provenance.len(), 31, "{:?}", d.provenance);
     assert!(d.provenance.iter().all(|(k, v)| v == if k == "pod_id" { "pod" } else { "default" }));
 }
 

@@ -69,6 +69,16 @@ fn net_layer() -> BoxedStrategy<NetworkingLayer> {
         .boxed()
 }
 
+fn session() -> impl Strategy<Value = crate::session::SessionRun> {
+    use crate::session::{SessionRun, SessionType};
+    (any::<bool>(), of(1u32..100), of(word())).prop_map(|(batch, batch_timeout, bootstrap)| SessionRun {
+        session_type: if batch { SessionType::Batch } else { SessionType::Interactive },
+        batch_timeout,
+        bootstrap,
+        git: None,
+    })
+}
+
 fn pod_layer() -> BoxedStrategy<PodLayer> {
     let resources = (of(any::<u32>()), of(any::<u32>()), of(any::<u32>()), of(any::<u32>()), of(any::<u32>()))
         .prop_map(|(cpu_request, cpu_limit, mem_request, mem_limit, gpus)| ResourcesLayer {
@@ -86,9 +96,18 @@ fn pod_layer() -> BoxedStrategy<PodLayer> {
         (of(-1i64..100_000), of(-1i64..100_000)),
         btree_map(key(&["default", "web", "db"]), of(net_layer()), 0..3),
         resources,
+        of(session()),
     )
         .prop_map(
-            |((image, description, command, arguments, queue), env, mounts, (ttl, ttl_i), networking, resources)| {
+            |(
+                (image, description, command, arguments, queue),
+                env,
+                mounts,
+                (ttl, ttl_i),
+                networking,
+                resources,
+                session,
+            )| {
                 PodLayer {
                     image,
                     template: None,
@@ -102,6 +121,7 @@ fn pod_layer() -> BoxedStrategy<PodLayer> {
                     networking,
                     resources,
                     compute_queue: queue,
+                    session,
                 }
             },
         )
@@ -120,6 +140,7 @@ fn leaf_paths(spec: &PodSpec) -> BTreeSet<String> {
         "time_to_stop_default",
         "time_to_stop_instance",
         "compute_queue",
+        "session",
     ]
     .iter()
     .map(|s| s.to_string())
