@@ -11,6 +11,7 @@ pub const ENV_SHORTCUTS: &[(&str, &str, &str)] = &[
     ("CORRAL_JWT_SECRET", "auth", "jwt_secret"),
     ("CORRAL_ADMIN_USERS", "auth", "admin_users"),
     ("CORRAL_PUBLIC_URL", "http", "public_url"),
+    ("CORRAL_SECRETS_KEY", "secrets", "key"),
 ];
 
 pub(crate) fn apply(table: &mut toml::Table, vars: &[(String, String)]) -> Result<(), ConfigError> {

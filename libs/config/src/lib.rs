@@ -5,6 +5,7 @@ mod env;
 
 use std::path::Path;
 
+use corral_model::user_secret::SecretsKey;
 use serde::Deserialize;
 
 pub use env::ENV_SHORTCUTS;
@@ -31,6 +32,7 @@ pub struct Config {
     pub redis: Redis,
     pub http: Http,
     pub auth: Auth,
+    pub secrets: Secrets,
     pub runtime: Runtime,
     pub spawner: Spawner,
     pub health: Health,
@@ -82,6 +84,22 @@ impl std::fmt::Debug for Auth {
             .field("admin_users", &self.admin_users)
             .field("admin_role", &self.admin_role)
             .finish()
+    }
+}
+
+/// Encryption at rest of named secrets (`/api/secrets`).
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Secrets {
+    /// 32 bytes, hex or base64; empty: derived from `auth.jwt_secret` ([`Config::secrets_key`]).
+    pub key: String,
+}
+
+// The key must never reach logs, even at debug level.
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let key = if self.key.trim().is_empty() { "(unset)" } else { "(hidden)" };
+        f.debug_struct("Secrets").field("key", &key).finish()
     }
 }
 
@@ -205,6 +223,11 @@ impl Config {
         if self.auth.jwt_secret.len() < 16 {
             problems.push("auth.jwt_secret must be at least 16 bytes".to_string());
         }
+        if !self.secrets_key_is_derived()
+            && let Err(e) = SecretsKey::parse(&self.secrets.key)
+        {
+            problems.push(format!("secrets.key {e}"));
+        }
         if !matches!(self.telemetry.log_format.as_str(), "text" | "json") {
             problems.push("telemetry.log_format must be 'text' or 'json'".to_string());
         }
@@ -212,6 +235,30 @@ impl Config {
             problems.push(format!("http.addr '{}' is not a socket address like 127.0.0.1:8080", self.http.addr));
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError::Invalid(problems.join("; "))) }
+    }
+
+    /// The key named secrets are sealed with: `secrets.key`, or, when that is empty, one
+    /// derived from `auth.jwt_secret` (HKDF-SHA256, fixed context), so every service sharing
+    /// the configuration gets the same key without further setup.
+    pub fn secrets_key(&self) -> Result<SecretsKey, ConfigError> {
+        if self.secrets_key_is_derived() {
+            return Ok(SecretsKey::derive(self.auth.jwt_secret.as_bytes()));
+        }
+        SecretsKey::parse(&self.secrets.key).map_err(|e| ConfigError::Invalid(format!("secrets.key {e}")))
+    }
+
+    /// Whether [`Config::secrets_key`] is derived from the token key (no `secrets.key`).
+    pub fn secrets_key_is_derived(&self) -> bool {
+        self.secrets.key.trim().is_empty()
+    }
+
+    /// What services that seal or open secrets log once at startup when no dedicated key is
+    /// set (the key itself is never part of it).
+    pub fn secrets_key_warning(&self) -> Option<&'static str> {
+        self.secrets_key_is_derived().then_some(
+            "secrets.key (CORRAL_SECRETS_KEY) is not set: named secrets are encrypted with a key derived from \
+             auth.jwt_secret, so changing that makes them unreadable; set a dedicated 32-byte key",
+        )
     }
 
     /// Tenant administrators from `[auth] admin_users`.

@@ -81,3 +81,45 @@ fn every_shipped_config_loads() {
     }
     assert!(seen >= 1, "no config files found in {}", dir.display());
 }
+
+#[test]
+fn secrets_key_is_derived_from_the_token_key_unless_set() {
+    let cfg = Config::load_with_env(None, &[]).expect("defaults");
+    assert!(cfg.secrets_key_is_derived());
+    assert!(cfg.secrets_key_warning().is_some_and(|w| w.contains("secrets.key")));
+    let derived = cfg.secrets_key().expect("derived key");
+    assert_eq!(derived, SecretsKey::derive(cfg.auth.jwt_secret.as_bytes()));
+    // Every service loading the same configuration derives the same key; another token key,
+    // another secrets key.
+    assert_eq!(Config::load_with_env(None, &[]).expect("defaults").secrets_key().expect("key"), derived);
+    let other =
+        Config::load_with_env(None, &env(&[("CORRAL_JWT_SECRET", "another-token-key-0123456789")])).expect("other jwt");
+    assert_ne!(other.secrets_key().expect("key"), derived);
+
+    let hex = "a1".repeat(32);
+    let set = Config::load_with_env(None, &env(&[("CORRAL_SECRETS_KEY", &hex)])).expect("key set");
+    assert!(!set.secrets_key_is_derived() && set.secrets_key_warning().is_none());
+    assert_eq!(set.secrets_key().expect("key"), SecretsKey::from_bytes([0xa1; 32]));
+    let b64 = Config::from_toml_over_defaults("[secrets]\nkey = \"oaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaGhoaE=\"\n")
+        .expect("base64 key");
+    assert_eq!(b64.secrets_key().expect("key"), SecretsKey::from_bytes([0xa1; 32]));
+    let generic = Config::load_with_env(None, &env(&[("CORRAL__SECRETS__KEY", &hex)])).expect("generic env");
+    assert_eq!(generic.secrets_key().expect("key"), SecretsKey::from_bytes([0xa1; 32]));
+}
+
+#[test]
+fn a_bad_secrets_key_is_refused_without_quoting_it() {
+    for bad in ["too-short-key-material", "00ff", "Zm9vYmFy"] {
+        let err = Config::load_with_env(None, &env(&[("CORRAL_SECRETS_KEY", bad)])).expect_err(bad);
+        let text = err.to_string();
+        assert!(text.contains("secrets.key") && !text.contains(bad), "{bad}: {text}");
+    }
+}
+
+#[test]
+fn the_secrets_key_never_appears_in_debug_output() {
+    let hex = "5e".repeat(32);
+    let cfg = Config::load_with_env(None, &env(&[("CORRAL_SECRETS_KEY", &hex)])).expect("key set");
+    let dbg = format!("{cfg:?}");
+    assert!(!dbg.contains(&hex) && dbg.contains("Secrets"), "{dbg}");
+}

@@ -2,13 +2,15 @@
 //! source's `credential` names (`session.git.credential`).
 //!
 //! A secret belongs to (tenant, user) and is kept in the store document kind
-//! [`USER_SECRET_KIND`] under [`doc_name`]. Only the spawner reads the value, when it needs
-//! it; the API shows [`SecretInfo`] (name, username, timestamps) and never the value, and
-//! [`UserSecret`]'s `Debug` hides it so it cannot reach a log by accident.
+//! [`USER_SECRET_KIND`] under [`doc_name`]. The value is stored encrypted ([`crypto`]): the
+//! gateway seals it when it is written, and only the spawner opens it, when it needs it. The
+//! API shows [`SecretInfo`] (name, username, timestamps) and never the value.
 
-use std::fmt;
+pub mod crypto;
 
 use serde::{Deserialize, Serialize};
+
+pub use crypto::{Owner, Sealed, SecretsKey};
 
 use crate::sesstpl::CredentialRef;
 use crate::{FieldError, Millis};
@@ -30,28 +32,21 @@ pub fn doc_prefix(tenant: &str, user: &str) -> String {
     format!("{tenant}/{user}/")
 }
 
-/// A stored secret. `username` goes with `value` for HTTP Basic authentication; git hosts
-/// accept any username with a token, so it is optional.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// A stored secret: metadata in clear, the value sealed for its owner. `username` goes with
+/// the value for HTTP Basic authentication; git hosts accept any username with a token, so it
+/// is optional.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UserSecret {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
-    pub value: String,
+    /// The value sealed for (tenant, user, name). `None` in a document written before values
+    /// were encrypted: those held a plain `value`, which is deliberately never read
+    /// ([`SecretError::NotEncrypted`]), so the owner must store the secret again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed: Option<Sealed>,
     pub created: Millis,
     pub updated: Millis,
-}
-
-impl fmt::Debug for UserSecret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("UserSecret")
-            .field("name", &self.name)
-            .field("username", &self.username)
-            .field("value", &"(hidden)")
-            .field("created", &self.created)
-            .field("updated", &self.updated)
-            .finish()
-    }
 }
 
 /// What the API shows of a secret: everything but the value.
@@ -63,6 +58,19 @@ pub struct SecretInfo {
     pub updated: Millis,
 }
 
+/// Why a stored secret's value cannot be had. Messages name the secret, never its value.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SecretError {
+    #[error(
+        "secret '{0}' was stored unencrypted by an older version and is not used; store it again (PUT /api/secrets/{0})"
+    )]
+    NotEncrypted(String),
+    #[error("cannot decrypt secret '{0}' (was the secrets key changed?)")]
+    Undecryptable(String),
+    #[error("secret '{name}' is stored in a form this version cannot read ({reason})")]
+    Unreadable { name: String, reason: String },
+}
+
 impl UserSecret {
     pub fn info(&self) -> SecretInfo {
         SecretInfo {
@@ -71,6 +79,16 @@ impl UserSecret {
             created: self.created,
             updated: self.updated,
         }
+    }
+
+    /// The value, opened for `owner` (whose document this is: the name comes from the
+    /// document's key, not from the record, so a record copied elsewhere does not open).
+    pub fn open(&self, key: &SecretsKey, owner: Owner<'_>) -> Result<String, SecretError> {
+        let sealed = self.sealed.as_ref().ok_or_else(|| SecretError::NotEncrypted(owner.name.to_string()))?;
+        crypto::open(key, owner, sealed).map_err(|e| match e {
+            crypto::OpenError::Rejected => SecretError::Undecryptable(owner.name.to_string()),
+            other => SecretError::Unreadable { name: owner.name.to_string(), reason: other.to_string() },
+        })
     }
 }
 
@@ -107,20 +125,67 @@ pub fn check_value(value: &str, username: Option<&str>) -> Vec<FieldError> {
 mod tests {
     use super::*;
 
-    #[test]
-    fn debug_hides_the_value() {
-        let s = UserSecret {
+    const OWNER: Owner<'static> = Owner { tenant: "t", user: "alice", name: "gh" };
+
+    fn sealed_secret(key: &SecretsKey, value: &str) -> UserSecret {
+        UserSecret {
             name: "gh".into(),
             username: Some("alice".into()),
-            value: "s3cr3t-value".into(),
+            sealed: Some(crypto::seal(key, OWNER, value, [3; crypto::NONCE_LEN]).expect("seal")),
             created: 1,
             updated: 2,
-        };
-        let text = format!("{s:?} {:?}", s.info());
-        assert!(!text.contains("s3cr3t-value"), "{text}");
+        }
+    }
+
+    #[test]
+    fn no_form_of_a_record_shows_the_value() {
+        let s = sealed_secret(&SecretsKey::from_bytes([1; 32]), "s3cr3t-value");
+        let text = format!("{s:?} {:?} {}", s.info(), serde_json::to_string(&s).expect("json"));
+        assert!(!text.contains("s3cr3t"), "{text}");
         assert!(text.contains("alice") && text.contains("gh"), "{text}");
         let json = serde_json::to_string(&s.info()).expect("json");
         assert!(!json.contains("s3cr3t"), "{json}");
+    }
+
+    #[test]
+    fn open_table() {
+        let key = SecretsKey::from_bytes([1; 32]);
+        let good = sealed_secret(&key, "tok");
+        // A document from before encryption: plain `value`, no `sealed`.
+        let legacy: UserSecret =
+            serde_json::from_str(r#"{"name":"gh","value":"old-plain","created":1,"updated":2}"#).expect("legacy");
+        let future = UserSecret { sealed: good.sealed.clone().map(|s| Sealed { v: 9, ..s }), ..good.clone() };
+        let other = SecretsKey::from_bytes([2; 32]);
+        let moved = Owner { user: "bob", ..OWNER };
+        type Row<'a> = (&'a str, &'a UserSecret, &'a SecretsKey, Owner<'a>, Result<&'a str, SecretError>);
+        let rows: Vec<Row<'_>> = vec![
+            ("sealed", &good, &key, OWNER, Ok("tok")),
+            ("wrong key", &good, &other, OWNER, Err(SecretError::Undecryptable("gh".into()))),
+            ("another owner's document", &good, &key, moved, Err(SecretError::Undecryptable("gh".into()))),
+            ("stored before encryption", &legacy, &key, OWNER, Err(SecretError::NotEncrypted("gh".into()))),
+            (
+                "unknown version",
+                &future,
+                &key,
+                OWNER,
+                Err(SecretError::Unreadable { name: "gh".into(), reason: "unknown sealed format version 9".into() }),
+            ),
+        ];
+        for (what, s, k, who, want) in rows {
+            let got = s.open(k, who);
+            assert_eq!(got, want.map(str::to_string), "{what}");
+            if let Err(e) = got {
+                let text = e.to_string();
+                assert!(
+                    text.contains("'gh'") && !text.contains("tok") && !text.contains("old-plain"),
+                    "{what}: {text}"
+                );
+            }
+        }
+        assert_eq!(
+            SecretError::Undecryptable("gh".into()).to_string(),
+            "cannot decrypt secret 'gh' (was the secrets key changed?)"
+        );
     }
 
     #[test]

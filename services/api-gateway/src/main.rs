@@ -27,6 +27,9 @@ async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     let cfg = Config::load(args.config.as_deref()).context("loading configuration")?;
     let _telemetry = corral_telemetry::init(&telemetry_settings("api-gateway", &cfg))?;
+    if let Some(warning) = cfg.secrets_key_warning() {
+        tracing::warn!("{warning}");
+    }
     let store = connect_store(&cfg).await?;
     let bus = connect_bus(&cfg).await?;
     let listener =

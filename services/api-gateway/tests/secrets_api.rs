@@ -4,7 +4,7 @@
 mod common;
 
 use common::{Gateway, Resp, assert_envelope};
-use corral_model::user_secret::{USER_SECRET_KIND, UserSecret};
+use corral_model::user_secret::{Owner, SecretError, SecretsKey, USER_SECRET_KIND, UserSecret};
 use corral_store::Store;
 use serde_json::{Value, json};
 
@@ -58,11 +58,25 @@ async fn crud_scoping_and_no_value_in_any_answer() {
     let r = c.json("PUT", "/api/secrets/other.one", &alice, json!({"value": "x1"})).await;
     assert_eq!(r.status, 201);
 
-    // The stored document holds the value; nothing shown does.
+    // The stored document holds the value encrypted, for alice's gh-token only; nothing
+    // stored or shown holds it in clear.
     let doc = gw.store.get_doc(USER_SECRET_KIND, "acme/alice/gh-token").await.expect("store").expect("stored");
+    assert!(!doc.value.contains(VALUE), "raw stored document holds the value: {}", doc.value);
     let stored: UserSecret = serde_json::from_str(&doc.value).expect("secret json");
-    assert_eq!(stored.value, format!("{VALUE}-2"));
-    assert!(!format!("{stored:?}").contains(VALUE), "Debug hides the value");
+    assert_eq!(stored.sealed.as_ref().map(|s| s.v), Some(1), "{}", doc.value);
+    let key = gw.cfg.secrets_key().expect("key");
+    let alice_gh = Owner { tenant: "acme", user: "alice", name: "gh-token" };
+    assert_eq!(stored.open(&key, alice_gh), Ok(format!("{VALUE}-2")));
+    let moved = Owner { user: "bob", ..alice_gh };
+    assert_eq!(stored.open(&key, moved), Err(SecretError::Undecryptable("gh-token".into())));
+    assert!(!format!("{stored:?}").contains(VALUE), "Debug shows no value");
+    // A replace seals with a fresh nonce: the same value never gives the same ciphertext.
+    let again = c.json("PUT", "/api/secrets/gh-token", &alice, json!({"value": format!("{VALUE}-2")})).await;
+    assert_eq!(again.status, 200);
+    let doc2 = gw.store.get_doc(USER_SECRET_KIND, "acme/alice/gh-token").await.expect("store").expect("stored");
+    let stored2: UserSecret = serde_json::from_str(&doc2.value).expect("secret json");
+    assert_ne!(stored2.sealed.as_ref().map(|s| &s.nonce), stored.sealed.as_ref().map(|s| &s.nonce));
+    assert_eq!(stored2.open(&key, alice_gh), Ok(format!("{VALUE}-2")));
 
     let r = c.raw("GET", "/api/secrets", &alice, None).await;
     assert_eq!(r.status, 200);
@@ -130,5 +144,47 @@ async fn bad_input_is_refused_without_echoing_it() {
     assert!(gw.store.list_docs(USER_SECRET_KIND).await.expect("store").is_empty(), "nothing stored");
     let leaked: Vec<&String> = c.seen.iter().filter(|s| s.contains(VALUE) || s.contains(secret_number)).collect();
     assert!(leaked.is_empty(), "input echoed: {leaked:?}");
+    gw.shutdown().await;
+}
+
+/// With `secrets.key` set, values are sealed with that key (not the one derived from the token
+/// key); a document from before encryption still shows its metadata and a PUT replaces it with
+/// a sealed one, leaving no plain value behind.
+#[tokio::test]
+async fn configured_key_and_documents_from_before_encryption() {
+    let hex_key = "8f".repeat(32);
+    let config = format!("{}\n[secrets]\nkey = \"{hex_key}\"\n", common::BASE_CONFIG);
+    let gw = Gateway::start_configured(&config, |mem| mem).await;
+    let alice = gw.token("acme", "alice");
+    let mut c = Client { gw: &gw, seen: Vec::new() };
+
+    let r = c.json("PUT", "/api/secrets/gh", &alice, json!({"value": VALUE})).await;
+    assert_eq!(r.status, 201, "{:?}", r.body);
+    let doc = gw.store.get_doc(USER_SECRET_KIND, "acme/alice/gh").await.expect("store").expect("stored");
+    assert!(!doc.value.contains(VALUE), "{}", doc.value);
+    let stored: UserSecret = serde_json::from_str(&doc.value).expect("secret json");
+    let owner = Owner { tenant: "acme", user: "alice", name: "gh" };
+    let configured = SecretsKey::parse(&hex_key).expect("key");
+    assert_eq!(stored.open(&configured, owner), Ok(VALUE.to_string()));
+    let derived = SecretsKey::derive(gw.cfg.auth.jwt_secret.as_bytes());
+    assert_eq!(stored.open(&derived, owner), Err(SecretError::Undecryptable("gh".into())));
+
+    // A plain document as written before encryption existed.
+    let legacy = json!({"name": "old", "value": "legacy-plain-value", "created": 1000, "updated": 1000});
+    gw.store.put_doc(USER_SECRET_KIND, "acme/alice/old", &legacy.to_string(), 0).await.expect("put");
+    let r = c.raw("GET", "/api/secrets/old", &alice, None).await;
+    assert_eq!((r.status, &r.body["name"]), (200, &json!("old")), "{:?}", r.body);
+    let legacy_created = r.body["created_at"].clone();
+    assert!(legacy_created.is_string(), "{:?}", r.body);
+    let r = c.json("PUT", "/api/secrets/old", &alice, json!({"value": "new-value-123"})).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    assert_eq!(r.body["created_at"], legacy_created, "creation time kept");
+    let doc = gw.store.get_doc(USER_SECRET_KIND, "acme/alice/old").await.expect("store").expect("stored");
+    assert!(!doc.value.contains("legacy-plain") && !doc.value.contains("new-value"), "{}", doc.value);
+    let stored: UserSecret = serde_json::from_str(&doc.value).expect("secret json");
+    assert_eq!(stored.open(&configured, Owner { name: "old", ..owner }), Ok("new-value-123".to_string()));
+
+    let leaked: Vec<&String> = c.seen.iter().filter(|s| s.contains(VALUE) || s.contains("legacy-plain")).collect();
+    assert!(leaked.is_empty(), "values in answers: {leaked:?}");
     gw.shutdown().await;
 }

@@ -38,6 +38,12 @@ pub async fn run(cfg: Config, which: Service) -> anyhow::Result<()> {
         log_collector: want(Service::LogCollector),
         pool_manager: want(Service::PoolManager),
     };
+    // Once per process, by the services that seal or open named secrets.
+    if (selection.gateway.is_some() || selection.spawner)
+        && let Some(warning) = cfg.secrets_key_warning()
+    {
+        tracing::warn!("{warning}");
+    }
     let store = crate::connect_store(&cfg).await?;
     let bus = crate::connect_bus(&cfg).await?;
     let runtime = if selection.needs_runtime() { Some(crate::connect_runtime(&cfg).await?) } else { None };

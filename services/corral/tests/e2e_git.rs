@@ -15,6 +15,7 @@ use std::time::Duration;
 
 use common::{IMAGE, Spawners, Stack, eventually};
 use corral_model::PodKey;
+use corral_model::user_secret::USER_SECRET_KIND;
 use git_support::{BareRepo, DumbHttp, base64};
 use reqwest::Method;
 use secrets_support::{BusTap, capture_logs, leaks, log_lines};
@@ -102,6 +103,13 @@ async fn docker_pods_get_the_repository_and_credentials_never_leak() {
     api.ok(Method::PUT, "/api/secrets/wrongpw", Some(json!({"value": wrong, "username": "alice-git"}))).await;
     api.ok(Method::GET, "/api/secrets", None).await;
     api.ok(Method::GET, "/api/secrets/gitpw", None).await;
+    // Stored encrypted: the raw documents go into the leak check below. One copied as-is under
+    // another name does not decrypt (the ciphertext is bound to its owner and name).
+    let mut raw_secrets = Vec::new();
+    for name in ["dev/alice/gitpw", "dev/alice/wrongpw"] {
+        raw_secrets.push(stack.store.get_doc(USER_SECRET_KIND, name).await.expect("store").expect("stored").value);
+    }
+    stack.store.put_doc(USER_SECRET_KIND, "dev/alice/copied", &raw_secrets[0], 0).await.expect("put");
 
     // (1) The right credential, pinned to the first commit (the branch head is the second).
     let git = json!({"repository": http.url, "branch": "main", "commit": repo.first, "destination": DEST,
@@ -141,6 +149,9 @@ async fn docker_pods_get_the_repository_and_credentials_never_leak() {
     let git = json!({"repository": http.url, "destination": DEST, "credential": "nosuch"});
     api.ok(Method::POST, "/v3/pods", Some(git_pod("gitnocred", git))).await;
     api.action_log_with("gitnocred", "credential not found").await;
+    let git = json!({"repository": http.url, "destination": DEST, "credential": "copied"});
+    api.ok(Method::POST, "/v3/pods", Some(git_pod("gitcopied", git))).await;
+    api.action_log_with("gitcopied", "cannot decrypt secret 'copied' (was the secrets key changed?)").await;
     let git = json!({"repository": http.url, "destination": DEST, "credential": "gitpw", "branch": "nope"});
     api.ok(Method::POST, "/v3/pods", Some(git_pod("gitnobranch", git))).await;
     api.action_log_with("gitnobranch", "branch 'nope' not found").await;
@@ -160,7 +171,8 @@ async fn docker_pods_get_the_repository_and_credentials_never_leak() {
 
     // Stored records and action logs of the pods.
     let mut stored = Vec::new();
-    for pod in ["gitweb", "gittplpod", "gitwrong", "gitnocred", "gitnobranch"] {
+    stored.append(&mut raw_secrets);
+    for pod in ["gitweb", "gittplpod", "gitwrong", "gitnocred", "gitnobranch", "gitcopied"] {
         let key = PodKey::new("dev", pod);
         stored.push(format!("{:?}", stack.store.get_pod(&key).await.expect("store answers")));
         stored.extend(stack.store.action_log(&key).await.expect("store answers").iter().map(|e| format!("{e:?}")));
@@ -169,7 +181,7 @@ async fn docker_pods_get_the_repository_and_credentials_never_leak() {
     // Deleting the pods removes their clones.
     let clone_dir = |pod: &str| std::path::Path::new(&stack.cfg.spawner.git_dir).join(&stack.ns).join("dev").join(pod);
     assert!(clone_dir("gitweb").exists(), "the clone is kept while the pod lives");
-    for pod in ["gitweb", "gittplpod", "gitwrong", "gitnocred", "gitnobranch", "gitnocommit"] {
+    for pod in ["gitweb", "gittplpod", "gitwrong", "gitnocred", "gitnobranch", "gitnocommit", "gitcopied"] {
         api.ok(Method::DELETE, &format!("/v3/pods/{pod}"), None).await;
     }
     eventually("pods purged and their clones removed", Duration::from_secs(40), || async {

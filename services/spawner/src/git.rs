@@ -7,11 +7,13 @@
 //!   generation (a spec change, a restart) clones afresh and removes the old one; purging the
 //!   pod removes it all ([`forget`]).
 //! - The credential is the *name* of a secret stored by the pod's owner (`/api/secrets`). Its
-//!   value is read at clone time and given to git in its environment as an HTTP header scoped
-//!   to the repository URL, never on a command line or in a URL, with every prompt disabled.
-//!   Whatever git prints is scrubbed of the value before it reaches an error or a log.
+//!   value is read and decrypted with the secrets key (`Config::secrets_key`) at clone time and
+//!   given to git in its environment as an HTTP header scoped to the repository URL, never on a
+//!   command line or in a URL, with every prompt disabled. Whatever git prints is scrubbed of
+//!   the value before it reaches an error or a log.
 //! - Failures become a spawn failure with a reason that says what went wrong (repository
-//!   unreachable, branch missing, commit not found, credential not found or refused, timeout).
+//!   unreachable, branch missing, commit not found, credential not found, undecryptable or
+//!   refused, timeout).
 
 mod clone;
 
@@ -19,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use corral_model::session::GitSource;
-use corral_model::user_secret::{USER_SECRET_KIND, UserSecret, doc_name};
+use corral_model::user_secret::{Owner, USER_SECRET_KIND, UserSecret, doc_name};
 use corral_model::{Desired, PodKey};
 use corral_runtime::{ContainerSpec, FileTree};
 
@@ -100,7 +102,10 @@ async fn load_credential(ctx: &Context, tenant: &str, owner: &str, name: &str) -
         .ok_or(CloneError::CredentialNotFound)?;
     let secret: UserSecret = serde_json::from_str(&doc.value)
         .map_err(|_| CloneError::Local("the stored credential is unreadable".to_string()))?;
-    Ok(Credential { username: secret.username, value: secret.value })
+    let key = ctx.cfg.secrets_key().map_err(|e| CloneError::Local(e.to_string()))?;
+    // Opened for the owner the pod names: a record copied under another owner does not open.
+    let value = secret.open(&key, Owner { tenant, user: owner, name }).map_err(|e| CloneError::Local(e.to_string()))?;
+    Ok(Credential { username: secret.username, value })
 }
 
 /// `<git_dir>/<namespace>/<tenant>/<pod>`, each component made safe for a path.

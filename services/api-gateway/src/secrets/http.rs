@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use corral_model::FieldError;
 use corral_model::user_secret::{
-    SecretInfo, USER_SECRET_KIND, UserSecret, check_name, check_value, doc_name, doc_prefix,
+    Owner, SecretInfo, SecretsKey, USER_SECRET_KIND, UserSecret, check_name, check_value, crypto, doc_name, doc_prefix,
 };
 use corral_store::StoreError;
 use serde::Deserialize;
@@ -66,6 +66,15 @@ fn not_found(name: &str) -> ApiError {
     ApiError::not_found(format!("secret '{name}' not found"))
 }
 
+fn internal(what: &str) -> ApiError {
+    ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, what.to_string())
+}
+
+fn secrets_key(st: &AppState) -> Result<SecretsKey, ApiError> {
+    // The configuration was checked at load; the error text never holds the key anyway.
+    st.config().secrets_key().map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
+}
+
 fn decode(text: &str) -> Result<UserSecret, ApiError> {
     // The parse error is dropped: it could quote the stored document.
     serde_json::from_str(text)
@@ -89,20 +98,24 @@ pub(super) async fn put(
     if !problems.is_empty() {
         return Err(ApiError::invalid("secret", problems));
     }
+    let secrets_key = secrets_key(&st)?;
+    let owner = Owner { tenant: &caller.tenant, user: &caller.user, name: &name };
     let key = doc_name(&caller.tenant, &caller.user, &name);
     for _ in 0..PUT_ATTEMPTS {
         let old = load(&st, &caller, &name).await?;
         let now = now_ms();
         let (expected, created) = old.as_ref().map_or((0, now), |(v, s)| (*v, s.created));
+        // A fresh nonce per write, retries included: one never seals two texts.
+        let sealed = crypto::seal(&secrets_key, owner, &body.value, crypto::random_nonce())
+            .map_err(|_| internal("the secret cannot be encrypted"))?;
         let secret = UserSecret {
             name: name.clone(),
             username: body.username.clone(),
-            value: body.value.clone(),
+            sealed: Some(sealed),
             created,
             updated: now,
         };
-        let text = serde_json::to_string(&secret)
-            .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("encoding the secret: {e}")))?;
+        let text = serde_json::to_string(&secret).map_err(|_| internal("encoding the secret failed"))?;
         match st.store().put_doc(USER_SECRET_KIND, &key, &text, expected).await {
             Ok(_) => {
                 tracing::info!(tenant = %caller.tenant, user = %caller.user, secret = %name, "secret stored");

@@ -16,7 +16,10 @@
 //! Answers are plain JSON as elsewhere under `/api`; errors come in the Tapis envelope.
 //!
 //! Stored as store documents of kind [`corral_model::user_secret::USER_SECRET_KIND`], name
-//! `{tenant}/{user}/{name}`.
+//! `{tenant}/{user}/{name}`, the value encrypted with the secrets key (`secrets.key`, or one
+//! derived from `auth.jwt_secret`) and bound to that owner and name
+//! ([`corral_model::user_secret::crypto`]). The gateway only ever seals; listing and reading
+//! metadata need no key.
 
 mod http;
 
