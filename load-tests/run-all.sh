@@ -36,6 +36,7 @@ run() {
 run spawn-latency "$@"
 run pipeline "$@"
 run claims "$@"
+run claims --runtime process "$@"
 run spawn-storm "$@"
 run spawn-storm --runtime docker "$@"
 run scale "$@"

@@ -72,7 +72,7 @@ impl Facts {
             git_dirty: dirty,
             rustc: rustc.unwrap_or_else(|| UNKNOWN.into()),
             build_profile: if cfg!(debug_assertions) { "debug" } else { "release" }.into(),
-            allocator: if cfg!(feature = "mimalloc") { "mimalloc" } else { "system (glibc malloc)" }.into(),
+            allocator: if cfg!(feature = "system-allocator") { "system (glibc malloc)" } else { "mimalloc" }.into(),
         }
     }
 

@@ -24,8 +24,9 @@ use progress::Progress;
 use report::{Destination, RunReport, redact};
 use stack::Target;
 
-// The allocator experiment (see README): the whole in-process stack allocates through it.
-#[cfg(feature = "mimalloc")]
+// The allocator the service binaries use, so the in-process stack allocates as they do
+// (`--features system-allocator` for the experiment in the README).
+#[cfg(not(feature = "system-allocator"))]
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

@@ -9,6 +9,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use serde_json::{Value, json};
 
+use super::claims_engine;
 use super::claims_pool::{ClaimResult, Pool};
 use super::claims_refill::{self, RefillPlan};
 use super::claims_report::{Level, Measured, summarise};
@@ -54,6 +55,10 @@ pub struct Args {
     /// Length of the refill phase, in seconds.
     #[arg(long, default_value_t = 30)]
     pub refill_seconds: u64,
+    /// Length of the refill phase's baseline on Docker (the engine turning containers over by
+    /// itself), in seconds; 0 skips it.
+    #[arg(long, default_value_t = 10)]
+    pub engine_seconds: u64,
     /// How often the refill phase samples `GET /api/pools/{template}`, in ms.
     #[arg(long, default_value_t = 250)]
     pub sample_ms: u64,
@@ -129,6 +134,7 @@ pub async fn run(target: &Target, args: &Args, common: &Common, progress: Progre
 
     eprintln!("claims: cold baseline, {} spawns of the template's pod", args.cold_spawns);
     let poll = Duration::from_millis(args.poll_ms.max(1));
+    let docker_again = docker.clone();
     let pods = CorralPods {
         target,
         docker,
@@ -145,6 +151,25 @@ pub async fn run(target: &Target, args: &Args, common: &Common, progress: Progre
         bar.inc(1);
     }
     bar.finish_and_clear();
+
+    // The refill phase's baseline, while the engine has nothing else to do (no pool yet).
+    let engine = if args.refill_rate > 0.0
+        && args.refill_seconds > 0
+        && args.runtime == RuntimeChoice::Docker
+        && args.engine_seconds > 0
+    {
+        eprintln!("claims: refill baseline, the Docker engine alone for {} s", args.engine_seconds);
+        let in_flight = args.refill_rate.ceil().max(1.0) as usize;
+        let (image, command) = args.template();
+        let command = command.replace("{port}", &PORT.to_string());
+        let seconds = Duration::from_secs(args.engine_seconds);
+        Some(
+            claims_engine::measure(docker_again, &image, &command, PORT, format!("churn{tag}"), in_flight, seconds)
+                .await?,
+        )
+    } else {
+        None
+    };
 
     let pool = Pool { target, template: format!("ld{tag}") };
     let (image, command) = args.template();
@@ -176,7 +201,7 @@ pub async fn run(target: &Target, args: &Args, common: &Common, progress: Progre
     };
     let wall = t0.elapsed();
     let usage = before.until(&Snapshot::take_with_engine(&common.redis_url).await);
-    let measured = Measured { cold, initial_fill, levels, refill, usage, wall };
+    let measured = Measured { cold, initial_fill, levels, refill, engine, usage, wall };
     Ok(summarise(args, target, &measured))
 }
 

@@ -6,6 +6,7 @@ use serde_json::json;
 
 use super::Outcome;
 use super::claims::Args;
+use super::claims_engine::Churn;
 use super::claims_pool::{ClaimResult, Outcome as ClaimOutcome};
 use super::claims_refill::{Refill, figures};
 use super::corral_pod::CorralSample;
@@ -33,6 +34,8 @@ pub struct Measured {
     pub initial_fill: Duration,
     pub levels: Vec<Level>,
     pub refill: Option<Refill>,
+    /// The Docker engine's own turnover rate, the refill phase's baseline (Docker only).
+    pub engine: Option<Churn>,
     pub usage: Usage,
     pub wall: Duration,
 }
@@ -144,10 +147,24 @@ pub fn summarise(args: &Args, target: &Target, m: &Measured) -> Outcome {
             count(&r.claims, ClaimOutcome::Full),
             count(&r.claims, ClaimOutcome::Failed)
         ));
+        if let Some(e) = &m.engine {
+            md.push_str(&format!(
+                "| baseline: the Docker engine alone, containers turned over per s (create → answering → removed, {} in flight) | {:.1} |\n",
+                e.in_flight, e.per_s
+            ));
+        }
         md.push_str(&format!(
             "\nTarget: available ≥ 80% of size throughout (every sample) — **{}**.\n",
             if met { "met" } else { "NOT met" }
         ));
+        if let Some(e) = &m.engine {
+            md.push_str(&format!(
+                "\nEach claim needs one new instance and the culled one removed: {:.1} such cycles/s. \
+                 The engine alone, with no Corral involved, completed {} cycles in {:.1} s ({:.1}/s, {} failed), \
+                 measured before the pool was made.\n",
+                r.plan.rate, e.cycles, e.wall_s, e.per_s, e.failures
+            ));
+        }
     }
     md.push_str("\n### Distributions\n\n");
     md.push_str(TABLE_HEADER);
@@ -215,6 +232,7 @@ pub fn summarise(args: &Args, target: &Target, m: &Measured) -> Outcome {
             "target_met": f.fraction_at_80pct >= TARGET_REFILL_FRACTION,
             "samples": r.samples,
         })),
+        "engine_baseline": m.engine,
         "usage": m.usage,
         "wall_s": m.wall.as_secs_f64(),
     });

@@ -3,6 +3,7 @@
 
 mod amqp_roundtrip;
 pub mod claims;
+mod claims_engine;
 mod claims_pool;
 mod claims_refill;
 mod claims_report;

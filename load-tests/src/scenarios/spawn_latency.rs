@@ -15,10 +15,10 @@ use crate::stack::{RuntimeChoice, StackOptions, Target};
 use crate::stats::{Latencies, Summary, TABLE_HEADER, fmt_ms, overhead_pct};
 
 /// Corral's default pod resources, which the baseline copies: 2000 millicores, 3072 MiB.
-const CPU_MILLIS: i64 = 2000;
-const MEM_MIB: i64 = 3072;
+pub(super) const CPU_MILLIS: i64 = 2000;
+pub(super) const MEM_MIB: i64 = 3072;
 /// Corral's default `runtime.pids_limit`.
-const PIDS_LIMIT: i64 = 512;
+pub(super) const PIDS_LIMIT: i64 = 512;
 const PORT: u16 = 8000;
 /// The target the report checks against: median overhead at most 15%.
 const TARGET_OVERHEAD: f64 = 0.15;

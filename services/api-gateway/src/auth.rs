@@ -14,6 +14,9 @@ use serde::{Deserialize, Serialize};
 use crate::AppState;
 use crate::error::ApiError;
 
+mod cache;
+pub use cache::TokenCache;
+
 /// Why a token was refused (or could not be made).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AuthError {
@@ -87,6 +90,9 @@ struct IdentityClaims {
     corral_roles: Vec<String>,
     #[serde(default)]
     roles: Vec<String>,
+    // Required by the validation, which reports its absence by name.
+    #[serde(default)]
+    exp: u64,
 }
 
 fn now_s() -> u64 {
@@ -112,6 +118,11 @@ pub fn issue_token(secret: &str, tenant: &str, user: &str, ttl_s: u64) -> Result
 /// Checks signature (HS256 only), `exp` and `nbf` (both required, with `leeway_s` of
 /// clock skew) and returns the caller named by the token.
 pub fn verify(secret: &str, token: &str, leeway_s: u64) -> Result<Caller, AuthError> {
+    verify_until(secret, token, leeway_s).map(|(caller, _)| caller)
+}
+
+/// [`verify`], also returning the token's `exp`.
+fn verify_until(secret: &str, token: &str, leeway_s: u64) -> Result<(Caller, u64), AuthError> {
     // An algorithm name the library does not know (e.g. "none") fails header parsing.
     let header = jsonwebtoken::decode_header(token).map_err(|e| match e.kind() {
         ErrorKind::Json(_) => AuthError::BadHeader,
@@ -141,19 +152,34 @@ pub fn verify(secret: &str, token: &str, leeway_s: u64) -> Result<Caller, AuthEr
     let user = pick(c.tapis_user, c.sub).ok_or(AuthError::MissingIdentity)?;
     let mut roles = c.corral_roles;
     roles.extend(c.roles);
-    Ok(Caller { tenant, user, roles, admin: false, site_admin: false })
+    Ok((Caller { tenant, user, roles, admin: false, site_admin: false }, c.exp))
 }
 
 /// Verifies `token` with the configured key and works out whether the caller is an admin
 /// of their tenant.
 pub fn authenticate(cfg: &corral_config::Config, token: &str) -> Result<Caller, AuthError> {
-    let mut caller = verify(&cfg.auth.jwt_secret, token, cfg.auth.leeway_s)?;
+    authenticate_until(cfg, token).map(|(caller, _)| caller)
+}
+
+/// [`authenticate`], answered from `cache` for a token verified before and not expired yet.
+pub fn authenticate_cached(cfg: &corral_config::Config, cache: &TokenCache, token: &str) -> Result<Caller, AuthError> {
+    let (now, leeway) = (now_s(), cfg.auth.leeway_s);
+    if let Some(caller) = cache.get(token, now, leeway) {
+        return Ok(caller);
+    }
+    let (caller, exp) = authenticate_until(cfg, token)?;
+    cache.put(token, &caller, exp, now, leeway);
+    Ok(caller)
+}
+
+fn authenticate_until(cfg: &corral_config::Config, token: &str) -> Result<(Caller, u64), AuthError> {
+    let (mut caller, exp) = verify_until(&cfg.auth.jwt_secret, token, cfg.auth.leeway_s)?;
     let role = cfg.auth.admin_role.trim();
     let admins = cfg.admin_users();
     caller.site_admin = admins.is_global(&caller.user);
     caller.admin =
         admins.contains(&caller.tenant, &caller.user) || (!role.is_empty() && caller.roles.iter().any(|r| r == role));
-    Ok(caller)
+    Ok((caller, exp))
 }
 
 /// The token from `X-Tapis-Token`, or else from `Authorization: Bearer`.
@@ -176,7 +202,8 @@ impl FromRequestParts<AppState> for Caller {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let token =
             token_from_headers(&parts.headers).ok_or_else(|| ApiError::unauthorized(AuthError::Missing.to_string()))?;
-        let caller = authenticate(state.config(), token).map_err(|e| ApiError::unauthorized(e.to_string()))?;
+        let caller = authenticate_cached(state.config(), state.tokens(), token)
+            .map_err(|e| ApiError::unauthorized(e.to_string()))?;
         let span = tracing::Span::current();
         span.record("tenant", caller.tenant.as_str());
         span.record("user", caller.user.as_str());

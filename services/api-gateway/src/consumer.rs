@@ -183,7 +183,7 @@ async fn process(st: &AppState, d: &Delivery) -> Verdict {
     let Some(token) = d.headers.get(HEADER_TOKEN) else {
         return malformed(401, format!("missing token: send it in the '{HEADER_TOKEN}' header"));
     };
-    let caller = match crate::auth::authenticate(st.config(), token) {
+    let caller = match crate::auth::authenticate_cached(st.config(), st.tokens(), token) {
         Ok(c) => c,
         Err(e) => return Verdict::Done(error_reply(401, e.to_string())),
     };

@@ -57,11 +57,12 @@ struct Inner {
     cfg: Config,
     deps: Deps,
     allowlists: service::images::AllowlistCache,
+    tokens: auth::TokenCache,
 }
 
 impl AppState {
     pub fn new(cfg: Config, deps: Deps) -> Self {
-        Self { inner: Arc::new(Inner { cfg, deps, allowlists: Default::default() }) }
+        Self { inner: Arc::new(Inner { cfg, deps, allowlists: Default::default(), tokens: Default::default() }) }
     }
 
     pub fn config(&self) -> &Config {
@@ -74,6 +75,11 @@ impl AppState {
 
     pub fn bus(&self) -> &dyn Bus {
         self.inner.deps.bus.as_ref()
+    }
+
+    /// Tokens verified recently (see [`auth::TokenCache`]).
+    pub fn tokens(&self) -> &auth::TokenCache {
+        &self.inner.tokens
     }
 
     /// Images allowlists read recently (see [`service::images::AllowlistCache`]).

@@ -153,3 +153,52 @@ async fn claims_hand_out_ready_then_cold_then_429() {
     assert_eq!(r.status, 404);
     gw.shutdown().await;
 }
+
+/// Claim hints (the pool-manager's cue to refill): a burst of claims is gathered into few
+/// hints, and the last hint goes out after the last claim of the burst was answered.
+#[tokio::test]
+async fn a_burst_of_claims_is_followed_by_few_hints() {
+    use corral_bus::{Bus as _, ConsumeOptions};
+    use corral_protocol::PoolClaimed;
+    use corral_protocol::topology::{EVENTS_EXCHANGE, pool_claimed_routing_key};
+    use futures::StreamExt as _;
+
+    const CLAIMS: usize = 20;
+    let gw = gateway().await;
+    let admin = gw.token("acme", ADMIN);
+    let alice = gw.token("acme", "alice");
+    let body = json!({"name": "burst", "image-name": "corral-test/busybox", "port": 8000});
+    let post = |path: &str, token: &str| gw.http.post(format!("{}{path}", gw.base)).header("X-Tapis-Token", token);
+    let r = gw.send(post("/api/templates", &admin).json(&body)).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let r = gw.send(post("/api/pools/burst", &admin).json(&json!({"size": CLAIMS, "cap": 2 * CLAIMS}))).await;
+    assert_eq!(r.status, 200, "{:?}", r.body);
+    let cap = u32::try_from(2 * CLAIMS).expect("small");
+    warm(&gw, "burst", CLAIMS, cap).await;
+    let (_, mut hints) = gw
+        .bus
+        .subscribe(EVENTS_EXCHANGE, &pool_claimed_routing_key("#"), ConsumeOptions::default())
+        .await
+        .expect("subscribe");
+
+    let claims = (0..CLAIMS).map(|_| gw.send(post("/api/applications/burst", &alice)));
+    for r in futures::future::join_all(claims).await {
+        assert_eq!(r.status, 200, "{:?}", r.body);
+        assert!(r.body["location"].is_string(), "every claim found a ready instance: {:?}", r.body);
+    }
+    // Every claim is followed by a hint: at least one arrives now; then count them until
+    // none has come for a while (a bound, not a sleep: any hint ends the wait early).
+    let mut count = 0;
+    let quiet = std::time::Duration::from_millis(500);
+    let first = tokio::time::timeout(common::WAIT, hints.stream.next()).await.expect("a hint after the burst");
+    let mut next = first;
+    while let Some(d) = next {
+        let hint: PoolClaimed = corral_protocol::decode(&d.body, d.content_type.as_deref()).expect("hint decodes");
+        assert_eq!(hint.pool, pool_id("acme", "burst"));
+        d.ack().await.expect("ack");
+        count += 1;
+        next = tokio::time::timeout(quiet, hints.stream.next()).await.ok().flatten();
+    }
+    assert!((1..CLAIMS / 2).contains(&count), "{CLAIMS} claims at once gave {count} hints");
+    gw.shutdown().await;
+}

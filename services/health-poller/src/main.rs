@@ -22,6 +22,11 @@ struct Args {
     config: Option<PathBuf>,
 }
 
+// mimalloc rather than glibc malloc: ~10 % more pipeline throughput in the load tests
+// (load-tests/README.md, "Allocator experiment").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();

@@ -81,3 +81,54 @@ fn token_is_read_from_either_header() {
     h.insert("x-tapis-token", "xyz".parse().expect("header"));
     assert_eq!(token_from_headers(&h), Some("xyz"));
 }
+
+fn config(admins: &str) -> corral_config::Config {
+    let toml = format!("[auth]\njwt_secret = \"{SECRET}\"\nleeway_s = 0\nadmin_users = \"{admins}\"\n");
+    corral_config::Config::from_toml_over_defaults(&toml).expect("config")
+}
+
+#[test]
+fn cached_authentication_answers_as_the_uncached_one() {
+    let cfg = config("dev:alice");
+    let cache = TokenCache::default();
+    for user in ["alice", "bob"] {
+        let t = issue_token(SECRET, "dev", user, 60).expect("issue");
+        let fresh = authenticate(&cfg, &t).expect("valid");
+        assert_eq!(authenticate_cached(&cfg, &cache, &t).expect("first, verified"), fresh);
+        assert_eq!(authenticate_cached(&cfg, &cache, &t).expect("second, remembered"), fresh);
+        assert_eq!(fresh.admin, user == "alice");
+    }
+    assert_eq!(cache.remembered(), 2);
+}
+
+#[test]
+fn refused_tokens_are_never_remembered() {
+    let cfg = config("");
+    let cache = TokenCache::default();
+    let now = now_s();
+    let claims = json!({"tapis/tenant_id": "dev", "tapis/username": "alice", "nbf": now, "exp": now + 60});
+    let good = sign(Algorithm::HS256, SECRET, &claims);
+    let forged = sign(Algorithm::HS256, "another-secret-entirely", &claims);
+    assert!(authenticate_cached(&cfg, &cache, &good).is_ok());
+    // Same claims, wrong signature: a different text, so verified (and refused) afresh.
+    for _ in 0..2 {
+        assert_eq!(authenticate_cached(&cfg, &cache, &forged), Err(AuthError::BadSignature));
+    }
+    let expired = sign(Algorithm::HS256, SECRET, &json!({"sub": "a", "tenant": "d", "nbf": now - 9, "exp": now - 5}));
+    assert_eq!(authenticate_cached(&cfg, &cache, &expired), Err(AuthError::Expired));
+    assert_eq!(cache.remembered(), 1);
+}
+
+#[test]
+fn remembered_tokens_stop_working_when_they_expire() {
+    let cache = TokenCache::default();
+    let caller = Caller::new("dev", "alice");
+    cache.put("tok", &caller, 1_000, 900, 0);
+    assert_eq!(cache.get("tok", 1_000, 0), Some(caller.clone()));
+    assert_eq!(cache.get("tok", 1_001, 0), None, "expired: gone");
+    assert_eq!(cache.remembered(), 0);
+    cache.put("tok", &caller, 1_000, 900, 5);
+    assert_eq!(cache.get("tok", 1_005, 5), Some(caller), "within the leeway");
+    assert_eq!(cache.get("tok", 1_006, 5), None);
+    assert_eq!(cache.get("other", 900, 5), None);
+}

@@ -1,8 +1,11 @@
 //! Claim hints: after a claim takes an unclaimed member, the pool-manager is told (a
 //! [`PoolClaimed`] on the events exchange) so it refills the pool at once. Published by a
-//! task of its own after the claim is answered, never on the claim path; claims arriving
-//! while a hint for their pool is being published are covered by one more hint after it,
-//! so bursts cost a few messages, and every claim is followed by a hint sent after it.
+//! task of its own after the claim is answered, never on the claim path. The task waits
+//! [`GATHER`] first, so a burst of claims (a class clicking "launch" together) is answered
+//! before the refill it causes starts competing for the same cores, and costs one hint;
+//! claims arriving while a hint is being published are covered by one more hint after it,
+//! so every claim is followed by a hint sent after it. Refilling takes a container start
+//! (hundreds of ms), so the wait does not change how soon the pool is full again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -17,6 +20,8 @@ use crate::AppState;
 
 /// A hint not published by then is dropped: the pool-manager's periodic pass refills anyway.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long claims of one pool are gathered into one hint.
+const GATHER: Duration = Duration::from_millis(20);
 
 /// Pools with a hint being published → whether another claim came meanwhile.
 #[derive(Debug, Default)]
@@ -47,14 +52,15 @@ impl ClaimHints {
 
     async fn publish_until_settled(&self, st: &AppState, tenant: &str, pool: &str) {
         loop {
+            tokio::time::sleep(GATHER).await;
+            if let Some(again) = self.lock().get_mut(pool) {
+                *again = false;
+            }
             publish(st, tenant, pool).await;
             let mut pending = self.lock();
-            match pending.get_mut(pool) {
-                Some(again) if *again => *again = false,
-                _ => {
-                    pending.remove(pool);
-                    return;
-                }
+            if !pending.get(pool).is_some_and(|again| *again) {
+                pending.remove(pool);
+                return;
             }
         }
     }

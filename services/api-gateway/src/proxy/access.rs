@@ -3,7 +3,6 @@
 
 use axum::extract::Request;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
-use corral_config::Config;
 use corral_model::{Endpoint, Networking, PodKey, PodStatus};
 
 use super::rules::{Decision, user_allowed};
@@ -53,10 +52,11 @@ fn query_token(uri: &Uri) -> Option<String> {
 }
 
 /// The caller named by a valid token; 401 without one.
-pub(super) fn authenticate(cfg: &Config, creds: Option<&Credentials>) -> Result<Caller, ApiError> {
+pub(super) fn authenticate(app: &AppState, creds: Option<&Credentials>) -> Result<Caller, ApiError> {
     let creds =
         creds.ok_or_else(|| ApiError::unauthorized(format!("{} (or in the '{COOKIE}' cookie)", AuthError::Missing)))?;
-    crate::auth::authenticate(cfg, &creds.token).map_err(|e| ApiError::unauthorized(e.to_string()))
+    crate::auth::authenticate_cached(app.config(), app.tokens(), &creds.token)
+        .map_err(|e| ApiError::unauthorized(e.to_string()))
 }
 
 /// Where a request for a pod goes, and the pod's settings that apply on the way.

@@ -120,7 +120,7 @@ impl Proxy {
         {
             return Ok(cors::preflight(&net, origin.as_ref(), req.headers()));
         }
-        let caller = access::authenticate(self.app.config(), creds.as_ref())?;
+        let caller = access::authenticate(&self.app, creds.as_ref())?;
         let target = access::resolve(&self.app, &caller, &route.pod_id).await?;
         // Without the peer address (a server not started by `run`), a restricted pod stays closed.
         let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
