@@ -15,6 +15,11 @@ if [ ! -x "$VENV/bin/jupyterhub" ]; then
 fi
 "$VENV/bin/jupyterhub" --version >/dev/null
 
+if [ ! -e "$PROXY" ] && [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    echo "installing configurable-http-proxy (Debian package node-configurable-http-proxy)" >&2
+    apt-get install -y -qq node-configurable-http-proxy >/dev/null \
+        || { apt-get update -qq && apt-get install -y -qq node-configurable-http-proxy >/dev/null; } || true
+fi
 if [ ! -e "$PROXY" ]; then
     echo "configurable-http-proxy is missing: apt-get install node-configurable-http-proxy" >&2
     exit 1
