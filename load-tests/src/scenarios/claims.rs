@@ -62,6 +62,12 @@ pub struct Args {
     /// How often the refill phase samples `GET /api/pools/{template}`, in ms.
     #[arg(long, default_value_t = 250)]
     pub sample_ms: u64,
+    /// Quiet time before each round, in ms: once the pool is full, the engine is still
+    /// finishing the last instances' starts (overlay mounts, port proxies, first probes) for a
+    /// second or so, and that work competes with the claims for the same cores. The round
+    /// starts after this long, if the pool is still full. 0 starts at once.
+    #[arg(long, default_value_t = 2000)]
+    pub settle_ms: u64,
     /// Give up waiting for the pool to fill after this many seconds.
     #[arg(long, default_value_t = 300)]
     pub fill_timeout_s: u64,
@@ -182,6 +188,10 @@ pub async fn run(target: &Target, args: &Args, common: &Common, progress: Progre
     let mut levels = Vec::new();
     for &clients in &args.clients {
         eprintln!("claims: {} claims by {clients} concurrent clients", args.claims_per_round);
+        if args.settle_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(args.settle_ms)).await;
+            pool.wait_full(u64::from(args.size), fill_timeout, progress, "settle").await?;
+        }
         warm_connections(&pool, clients).await;
         let results = round(&pool, clients, args.claims_per_round, progress).await;
         let refill = pool.wait_full(u64::from(args.size), fill_timeout, progress, "refill").await?;

@@ -74,11 +74,13 @@ pub fn summarise(args: &Args, target: &Target, m: &Measured) -> Outcome {
     };
     let mut md = format!(
         "A Binder pool of busybox httpd instances ({stack}), size {} and cap {}, filled before each round \
-         (claimed instances are given back by the pool's culling: template `cull-timeout` 1 s). A claim is `POST /api/applications/{{template}}` sent → answer read; the rounds count only claims \
+         (claimed instances are given back by the pool's culling: template `cull-timeout` 1 s); each round starts {} ms \
+         after the pool is full (the engine finishing its last starts otherwise competes with the claims). A claim is `POST /api/applications/{{template}}` sent → answer read; the rounds count only claims \
          answered with a `location` (a ready instance). Baseline: cold spawns of the same template's pod \
          (`POST /v3/pods` → `GET` answers AVAILABLE, one at a time, polled every {} ms).\n\n",
         args.size,
         args.cap(),
+        args.settle_ms,
         args.poll_ms
     );
     md.push_str("| clients | claims ready / sent | claim p50 ms | claim p99 ms | max ms | cold spawn p50 ms | cold p50 / claim p50 |\n");
@@ -209,6 +211,7 @@ pub fn summarise(args: &Args, target: &Target, m: &Measured) -> Outcome {
         "refill_rate": args.refill_rate,
         "refill_seconds": args.refill_seconds,
         "sample_ms": args.sample_ms,
+        "settle_ms": args.settle_ms,
         "poll_ms": args.poll_ms,
         "stack": if target.local.is_some() { "in-process" } else { "remote" },
     });
