@@ -4,27 +4,12 @@
 
 mod dev_support;
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+use std::process::Output;
 
-use dev_support::{BIN, Dev, ProcessCleanup, ok, stderr, stdout};
+use dev_support::{Dev, ProcessCleanup, ok, stderr, stdout};
 use serde_json::Value;
 
 const VALUE: &str = "s3cr3t-value-for-the-cli-test";
-
-fn cli_stdin(dev: &Dev, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("CORRAL_URL", &dev.url)
-        .env("CORRAL_TOKEN", &dev.token)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the CLI");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("CLI output")
-}
 
 #[track_caller]
 fn no_value(out: &Output) {
@@ -40,10 +25,10 @@ fn secrets_are_set_from_stdin_listed_by_name_and_deleted() {
     let _cleanup = ProcessCleanup(data.clone());
     let mut dev = Dev::start(&data, &["--runtime", "process"], &[]);
 
-    let set = cli_stdin(&dev, &["secret", "set", "git-token", "--username", "alice"], &format!("{VALUE}\n"));
+    let set = dev.cli_stdin(&["secret", "set", "git-token", "--username", "alice"], &format!("{VALUE}\n"));
     assert_eq!(ok(&set), "secret 'git-token' stored (username alice)\n");
     no_value(&set);
-    let set = cli_stdin(&dev, &["secret", "set", "db-password", "--json"], VALUE);
+    let set = dev.cli_stdin(&["secret", "set", "db-password", "--json"], VALUE);
     no_value(&set);
     let answer: Value = serde_json::from_str(&ok(&set)).expect("--json is JSON");
     assert!(answer.get("value").is_none(), "{answer}");
@@ -70,7 +55,7 @@ fn secrets_are_set_from_stdin_listed_by_name_and_deleted() {
     assert_eq!(names, ["db-password", "git-token"]);
 
     // An empty value is refused before anything is sent.
-    let empty = cli_stdin(&dev, &["secret", "set", "blank"], "\n");
+    let empty = dev.cli_stdin(&["secret", "set", "blank"], "\n");
     assert_eq!(empty.status.code(), Some(1));
     assert_eq!(stderr(&empty), "error: the value of secret 'blank' is empty; nothing stored\n");
 

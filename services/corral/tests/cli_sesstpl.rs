@@ -7,7 +7,6 @@
 mod dev_support;
 mod git_support;
 
-use std::io::Write as _;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::Duration;
@@ -63,21 +62,6 @@ fn docker_dev(tmp: &Path, ns: &str, env: &[(&str, &str)]) -> Dev {
     Dev::start(&tmp.join("data"), &["--runtime", "docker"], &all)
 }
 
-/// `corral ARGS…` against `dev` with `input` on stdin.
-fn cli_stdin(dev: &Dev, args: &[&str], input: &str) -> Output {
-    let mut child = Command::new(BIN)
-        .args(args)
-        .env("CORRAL_URL", &dev.url)
-        .env("CORRAL_TOKEN", &dev.token)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start the CLI");
-    child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
-    child.wait_with_output().expect("CLI output")
-}
-
 fn json_of(out: &Output) -> Value {
     serde_json::from_str(&ok(out)).unwrap_or_else(|e| panic!("not JSON ({e}): {}", stdout(out)))
 }
@@ -104,7 +88,7 @@ fn the_seed_template_goes_through_the_cli_and_its_session_sees_the_environment()
     assert!(created.starts_with("session template 'template1234' created (version example-tag@"), "{created}");
     assert!(created.ends_with("; start it with: corral start-template template1234\n"), "{created}");
     let piped = seed.replace("name: template1234", "name: fromstdin");
-    let out = ok(&cli_stdin(&dev, &["sesstpl", "create"], &piped));
+    let out = ok(&dev.cli_stdin(&["sesstpl", "create"], &piped));
     assert!(out.starts_with("session template 'fromstdin' created"), "{out}");
     let dup = fails(&dev.cli(&["sesstpl", "create", "-f", file.to_str().expect("utf-8 path")]));
     assert!(dup.starts_with("error: template 'template1234' already exists"), "{dup}");
@@ -144,7 +128,7 @@ fn the_seed_template_goes_through_the_cli_and_its_session_sees_the_environment()
 
     // An update from stdin (`-f -`) changes it.
     let changed = yaml.replace("MYCONFIG: XXX", "MYCONFIG: YYY");
-    ok(&cli_stdin(&dev, &["sesstpl", "update", "template1234", "-f", "-"], &changed));
+    ok(&dev.cli_stdin(&["sesstpl", "update", "template1234", "-f", "-"], &changed));
     let now = json_of(&dev.cli(&["sesstpl", "get", "template1234", "--json"]));
     assert_eq!(now["template"]["spec"]["kernel"]["environ"]["MYCONFIG"], "YYY");
 
@@ -175,7 +159,7 @@ fn the_seed_template_goes_through_the_cli_and_its_session_sees_the_environment()
     // A bad document: exit 1, every problem on its own line with its path; nothing stored.
     let bad = "api_version: v1\nkind: podTemplate\nextra: 1\nmetadata: {name: badone}\nspec:\n  kernel:\n    \
                run: {startup: a, startupCommand: b}\n  resources: {cpu: lots}\n";
-    let err = fails(&cli_stdin(&dev, &["sesstpl", "create"], bad));
+    let err = fails(&dev.cli_stdin(&["sesstpl", "create"], bad));
     // The headline counts the problems; each follows on its own line, with its path.
     let headline = err.lines().next().expect("an error line");
     let count: usize = headline
@@ -216,9 +200,9 @@ fn batch_sessions_end_with_their_exit_code() {
              image: corral-test/busybox\n    run: {{startup_command: '{script}'}}\n"
         )
     };
-    ok(&cli_stdin(&dev, &["sesstpl", "create"], &batch("okbatch", "echo batch done", "")));
-    ok(&cli_stdin(&dev, &["sesstpl", "create", "-f", "-"], &batch("failbatch", "echo failing; exit 3", "")));
-    ok(&cli_stdin(&dev, &["sesstpl", "create"], &batch("slowbatch", "sleep 60", "  batch_timeout: 1\n")));
+    ok(&dev.cli_stdin(&["sesstpl", "create"], &batch("okbatch", "echo batch done", "")));
+    ok(&dev.cli_stdin(&["sesstpl", "create", "-f", "-"], &batch("failbatch", "echo failing; exit 3", "")));
+    ok(&dev.cli_stdin(&["sesstpl", "create"], &batch("slowbatch", "sleep 60", "  batch_timeout: 1\n")));
     let list = ok(&dev.cli(&["sesstpl", "list"]));
     assert!(list.lines().any(|l| l.starts_with("okbatch ") && l.contains(" batch ")), "{list}");
 

@@ -4,7 +4,7 @@
 
 #![allow(dead_code)]
 
-use std::io::{BufRead as _, BufReader};
+use std::io::{BufRead as _, BufReader, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::sync::mpsc;
@@ -122,6 +122,21 @@ impl Dev {
             .stdin(Stdio::null())
             .output()
             .expect("run the corral CLI")
+    }
+
+    /// Runs `corral ARGS…` against this server with `input` on its stdin.
+    pub fn cli_stdin(&self, args: &[&str], input: &str) -> Output {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("CORRAL_URL", &self.url)
+            .env("CORRAL_TOKEN", &self.token)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start the corral CLI");
+        child.stdin.take().expect("stdin").write_all(input.as_bytes()).expect("write stdin");
+        child.wait_with_output().expect("CLI output")
     }
 
     /// SIGTERM, then waits for the exit.
