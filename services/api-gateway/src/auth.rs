@@ -155,13 +155,8 @@ fn verify_until(secret: &str, token: &str, leeway_s: u64) -> Result<(Caller, u64
     Ok((Caller { tenant, user, roles, admin: false, site_admin: false }, c.exp))
 }
 
-/// Verifies `token` with the configured key and works out whether the caller is an admin
-/// of their tenant.
-pub fn authenticate(cfg: &corral_config::Config, token: &str) -> Result<Caller, AuthError> {
-    authenticate_until(cfg, token).map(|(caller, _)| caller)
-}
-
-/// [`authenticate`], answered from `cache` for a token verified before and not expired yet.
+/// The caller named by `token`, answered from `cache` for a token verified before and not
+/// expired yet; otherwise verified with [`authenticate_until`] and remembered.
 pub fn authenticate_cached(cfg: &corral_config::Config, cache: &TokenCache, token: &str) -> Result<Caller, AuthError> {
     let (now, leeway) = (now_s(), cfg.auth.leeway_s);
     if let Some(caller) = cache.get(token, now, leeway) {
@@ -172,6 +167,8 @@ pub fn authenticate_cached(cfg: &corral_config::Config, cache: &TokenCache, toke
     Ok(caller)
 }
 
+/// Verifies `token` with the configured key and works out whether the caller is an admin
+/// of their tenant; also returns the token's `exp`.
 fn authenticate_until(cfg: &corral_config::Config, token: &str) -> Result<(Caller, u64), AuthError> {
     let (mut caller, exp) = verify_until(&cfg.auth.jwt_secret, token, cfg.auth.leeway_s)?;
     let role = cfg.auth.admin_role.trim();

@@ -93,7 +93,7 @@ fn cached_authentication_answers_as_the_uncached_one() {
     let cache = TokenCache::default();
     for user in ["alice", "bob"] {
         let t = issue_token(SECRET, "dev", user, 60).expect("issue");
-        let fresh = authenticate(&cfg, &t).expect("valid");
+        let (fresh, _) = authenticate_until(&cfg, &t).expect("valid");
         assert_eq!(authenticate_cached(&cfg, &cache, &t).expect("first, verified"), fresh);
         assert_eq!(authenticate_cached(&cfg, &cache, &t).expect("second, remembered"), fresh);
         assert_eq!(fresh.admin, user == "alice");
