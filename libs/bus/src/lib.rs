@@ -13,6 +13,7 @@
 
 pub mod amqp;
 pub mod contract;
+pub mod kicks;
 pub mod memory;
 mod settle;
 
@@ -21,7 +22,7 @@ use std::collections::BTreeMap;
 use async_trait::async_trait;
 use futures::stream::BoxStream;
 
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum BusError {
     #[error("bus unavailable: {0}")]
     Unavailable(String),

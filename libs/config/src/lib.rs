@@ -47,6 +47,7 @@ pub struct Amqp {
     pub url: String,
     pub namespace: String,
     pub prefetch: u16,
+    pub max_kicks_per_message: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -213,6 +214,9 @@ impl Config {
         let mut problems = Vec::new();
         if self.spawner.shards == 0 || self.spawner.shards > 4096 {
             problems.push("spawner.shards must be between 1 and 4096".to_string());
+        }
+        if self.amqp.max_kicks_per_message == 0 {
+            problems.push("amqp.max_kicks_per_message must be at least 1".to_string());
         }
         if self.spawner.max_attempts == 0 {
             problems.push("spawner.max_attempts must be at least 1".to_string());

@@ -69,14 +69,22 @@ pub enum ShardMessage {
     Kick { tenant: String, pod_id: String, generation: u64 },
     /// Something the health-poller saw about a pod's container.
     Observation { tenant: String, pod_id: String, container_id: String, what: Observation },
+    /// Kicks for several pods of the shard in one message: publishers gather the kicks that
+    /// arrive while their previous publish to the shard awaits its confirm. The delivery is
+    /// settled once every kick in it has been handled.
+    Kicks { kicks: Vec<PodKick> },
 }
 
-impl ShardMessage {
-    pub fn pod(&self) -> (&str, &str) {
-        match self {
-            Self::Kick { tenant, pod_id, .. } | Self::Observation { tenant, pod_id, .. } => (tenant, pod_id),
-        }
-    }
+/// One kick of a [`ShardMessage::Kicks`] batch.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PodKick {
+    pub tenant: String,
+    pub pod_id: String,
+    pub generation: u64,
+    /// W3C trace context of the request behind this kick (a lone kick carries it in the
+    /// message's headers instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -133,6 +141,33 @@ mod tests {
         let bytes = encode(&m).expect("encode");
         let back: ShardMessage = decode(&bytes, None).expect("decode");
         assert_eq!(back, m);
+    }
+
+    #[test]
+    fn kick_batches_round_trip_and_omit_missing_trace_context() {
+        let kick = |pod_id: &str, traceparent: Option<&str>| PodKick {
+            tenant: "dev".into(),
+            pod_id: pod_id.into(),
+            generation: 1,
+            traceparent: traceparent.map(str::to_owned),
+        };
+        let m = ShardMessage::Kicks {
+            kicks: vec![kick("a", None), kick("b", Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"))],
+        };
+        let bytes = encode(&m).expect("encode");
+        let back: ShardMessage = decode(&bytes, None).expect("decode");
+        assert_eq!(back, m);
+        let json: ShardMessage = decode(
+            br#"{"v":1,"body":{"kind":"kicks","kicks":[{"tenant":"t","pod_id":"p","generation":2}]}}"#,
+            Some(CONTENT_JSON),
+        )
+        .expect("json");
+        assert_eq!(
+            json,
+            ShardMessage::Kicks {
+                kicks: vec![PodKick { tenant: "t".into(), pod_id: "p".into(), generation: 2, traceparent: None }]
+            }
+        );
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct Args {
     /// Run without the health-poller and log-collector (to see what they cost).
     #[arg(long)]
     pub no_auxiliaries: bool,
+    /// Kicks the gateway may gather into one shard message (`amqp.max_kicks_per_message`;
+    /// 1 sends each alone, to see what gathering them is worth). Corral's default if not given.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_kicks_per_message: Option<u16>,
     /// Give up waiting for the pods after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
@@ -72,6 +76,7 @@ impl Args {
             admin: None,
             amqp_url: common.amqp_url.clone(),
             redis_url: common.redis_url.clone(),
+            max_kicks_per_message: self.max_kicks_per_message,
         }
     }
 }

@@ -61,6 +61,7 @@ impl Args {
             admin: None,
             amqp_url: common.amqp_url.clone(),
             redis_url: common.redis_url.clone(),
+            max_kicks_per_message: None,
         }
     }
 }

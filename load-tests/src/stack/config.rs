@@ -46,6 +46,8 @@ pub struct StackOptions {
     pub admin: Option<String>,
     pub amqp_url: String,
     pub redis_url: String,
+    /// `amqp.max_kicks_per_message` of the stack (Corral's default when not given).
+    pub max_kicks_per_message: Option<u16>,
 }
 
 impl StackOptions {
@@ -61,6 +63,7 @@ impl StackOptions {
             admin: None,
             amqp_url: common.amqp_url.clone(),
             redis_url: common.redis_url.clone(),
+            max_kicks_per_message: None,
         }
     }
 }
@@ -74,12 +77,13 @@ pub fn process_state_dir(ns: &str) -> PathBuf {
 pub fn config_text(ns: &str, o: &StackOptions) -> String {
     // Only written when asked for, so scenarios that need no admin do not depend on the key.
     let admin = o.admin.as_ref().map(|a| format!("admin_users = \"{a}\"\n")).unwrap_or_default();
+    let kicks = o.max_kicks_per_message.map(|n| format!("max_kicks_per_message = {n}\n")).unwrap_or_default();
     format!(
         r#"
 [amqp]
 url = "{amqp}"
 namespace = "{ns}"
-[redis]
+{kicks}[redis]
 url = "{redis}"
 namespace = "{ns}"
 [http]
@@ -162,6 +166,7 @@ mod tests {
             admin: admin.map(str::to_string),
             amqp_url: "amqp://127.0.0.1:5672/%2f".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
+            max_kicks_per_message: None,
         }
     }
 

@@ -32,6 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use corral_bus::Bus;
+use corral_bus::kicks::KickPublisher;
 use corral_config::Config;
 use corral_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -58,11 +59,13 @@ struct Inner {
     deps: Deps,
     allowlists: service::images::AllowlistCache,
     tokens: auth::TokenCache,
+    kicks: KickPublisher,
 }
 
 impl AppState {
     pub fn new(cfg: Config, deps: Deps) -> Self {
-        Self { inner: Arc::new(Inner { cfg, deps, allowlists: Default::default(), tokens: Default::default() }) }
+        let kicks = KickPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_kicks_per_message));
+        Self { inner: Arc::new(Inner { cfg, deps, allowlists: Default::default(), tokens: Default::default(), kicks }) }
     }
 
     pub fn config(&self) -> &Config {
@@ -75,6 +78,11 @@ impl AppState {
 
     pub fn bus(&self) -> &dyn Bus {
         self.inner.deps.bus.as_ref()
+    }
+
+    /// Kicks to shard queues, gathered per shard while a publish awaits its confirm.
+    pub fn kicks(&self) -> &KickPublisher {
+        &self.inner.kicks
     }
 
     /// Tokens verified recently (see [`auth::TokenCache`]).

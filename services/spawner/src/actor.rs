@@ -18,6 +18,7 @@ use ractor::{Actor, ActorProcessingErr, ActorRef, MessagingErr};
 use tracing::Instrument as _;
 
 use crate::effects;
+use crate::settle::Settle;
 use crate::shard::Context;
 
 pub struct PodActor {
@@ -30,7 +31,7 @@ pub struct PodArgs {
 
 pub enum PodMsg {
     /// Desired state may have changed (or a resync): reconcile.
-    Kick(Option<Delivery>),
+    Kick(Option<Settle>),
     /// Something the health-poller saw.
     Observe { container_id: String, what: Observation, delivery: Option<Delivery> },
     /// A timer set by the machine fired.
@@ -110,9 +111,11 @@ impl Actor for PodActor {
         // Everything but the actor's own timers is cast (and counted) by the shard.
         let counted = !matches!(msg, PodMsg::Timer);
         let (events, delivery) = match msg {
-            PodMsg::Kick(d) => (vec![Event::Reconcile], d),
+            PodMsg::Kick(settle) => (vec![Event::Reconcile], settle),
             PodMsg::Timer => (vec![Event::Timer], None),
-            PodMsg::Observe { container_id, what, delivery } => (vec![observation_event(container_id, what)], delivery),
+            PodMsg::Observe { container_id, what, delivery } => {
+                (vec![observation_event(container_id, what)], delivery.map(Settle::Delivery))
+            }
             PodMsg::Adopt(containers) => match self.adoption_events(st, containers).await {
                 Ok(evs) => (evs, None),
                 Err(e) => {
@@ -123,17 +126,15 @@ impl Actor for PodActor {
         };
         // Continue the trace of the request that caused this message, when it carries one.
         let span = tracing::info_span!("pod_step", pod = %st.key);
-        if let Some(d) = &delivery {
-            corral_telemetry::extract_parent(&span, &d.headers);
+        if let Some(settle) = &delivery {
+            settle.continue_trace(&span);
         }
         let result = self.process(&me, st, events).instrument(span).await;
         let settled = if matches!(result, Ok(Outcome::Continue)) { st.settled() } else { None };
         match result {
             Ok(outcome) => {
-                if let Some(d) = delivery
-                    && let Err(e) = d.ack().await
-                {
-                    tracing::warn!(pod = %st.key, error = %e, "ack failed; the message will be redelivered");
+                if let Some(settle) = delivery {
+                    settle.handled(&st.key).await;
                 }
                 if matches!(outcome, Outcome::Purged) {
                     self.ctx.forget(&st.key);
@@ -142,8 +143,8 @@ impl Actor for PodActor {
             }
             Err(e) => {
                 tracing::warn!(pod = %st.key, error = %e, "processing failed; will retry");
-                if let Some(d) = delivery {
-                    let _ = d.retry(&e.to_string(), self.ctx.cfg.spawner.max_delivery_attempts).await;
+                if let Some(settle) = delivery {
+                    settle.failed(&e.to_string(), self.ctx.cfg.spawner.max_delivery_attempts).await;
                 }
                 let backoff = Duration::from_millis(self.ctx.cfg.spawner.backoff_base_ms.max(100));
                 me.send_after(backoff, || PodMsg::Timer);

@@ -10,6 +10,7 @@
 //! - [`actor`]: the per-pod actor, the only writer of a pod's observed state.
 //! - [`passivation`]: actors of settled pods are stopped and revived on demand; the shard
 //!   keeps only their next deadline.
+//! - [`settle`]: acking (or retrying) deliveries once handled, batches of kicks included.
 //! - [`effects`]: how the actor's actions touch the runtime, store and bus.
 //! - [`bootstrap`]: pods' bootstrap scripts, run in the container before its command.
 //! - [`exit`]: what a container's exit means (batch exit codes, failed bootstrap scripts).
@@ -24,6 +25,7 @@ pub mod ownership;
 pub mod passivation;
 mod registry;
 pub mod resync;
+pub mod settle;
 pub mod shard;
 
 use std::future::Future;

@@ -14,6 +14,8 @@ use corral_model::{Millis, PodKey};
 use corral_protocol::{ShardMessage, decode, topology};
 use corral_runtime::ContainerInfo;
 use futures::StreamExt as _;
+use futures::future::BoxFuture;
+use futures::stream::FuturesUnordered;
 use ractor::{Actor, ActorRef};
 use tracing::Instrument as _;
 
@@ -21,6 +23,7 @@ use crate::Deps;
 use crate::actor::{PodActor, PodArgs, PodMsg};
 use crate::passivation::{self, Settled};
 use crate::registry::{CastError, Registry};
+use crate::settle::{self, Settle};
 
 /// Wall clock in milliseconds; injected so tests can control time.
 pub type Clock = Arc<dyn Fn() -> Millis + Send + Sync>;
@@ -139,12 +142,19 @@ impl Context {
                 // never longer, so it needs no reset when one is added.
                 let timers = tokio::time::sleep(Duration::ZERO);
                 tokio::pin!(timers);
+                // Batches of kicks waiting for their pods' actors before they are settled.
+                let mut batches = FuturesUnordered::new();
                 loop {
                     tokio::select! {
                         delivery = stream.next() => match delivery {
-                            Some(delivery) => ctx.route(delivery).await,
+                            Some(delivery) => {
+                                if let Some(settle) = ctx.route(delivery).await {
+                                    batches.push(settle);
+                                }
+                            }
                             None => break,
                         },
+                        Some(()) = batches.next() => {}
                         _ = resync.tick() => ctx.resync_shard(k, &mut memo).await,
                         () = &mut timers => {
                             let nap = ctx.fire_deadlines(k).await;
@@ -253,21 +263,36 @@ impl Context {
         Ok(())
     }
 
-    async fn route(self: &Arc<Self>, delivery: Delivery) {
+    /// Hands a delivery to its pod's actor; for a batch of kicks, one kick to each pod's
+    /// actor, and returns the future that settles the delivery once they are all handled.
+    async fn route(self: &Arc<Self>, delivery: Delivery) -> Option<BoxFuture<'static, ()>> {
         let msg: ShardMessage = match decode(&delivery.body, delivery.content_type.as_deref()) {
             Ok(m) => m,
             Err(e) => {
                 tracing::warn!(error = %e, "dead-lettering an undecodable shard message");
                 let _ = delivery.dead_letter(&e.to_string()).await;
-                return;
+                return None;
             }
         };
-        let (tenant, pod_id) = msg.pod();
-        let key = PodKey::new(tenant, pod_id);
         match msg {
-            ShardMessage::Kick { .. } => self.send(&key, move || PodMsg::Kick(Some(delivery))).await,
-            ShardMessage::Observation { container_id, what, .. } => {
+            ShardMessage::Kick { tenant, pod_id, .. } => {
+                let key = PodKey::new(tenant, pod_id);
+                self.send(&key, move || PodMsg::Kick(Some(Settle::Delivery(delivery)))).await;
+                None
+            }
+            ShardMessage::Observation { tenant, pod_id, container_id, what } => {
+                let key = PodKey::new(tenant, pod_id);
                 self.send(&key, move || PodMsg::Observe { container_id, what, delivery: Some(delivery) }).await;
+                None
+            }
+            ShardMessage::Kicks { kicks } => {
+                let traceparents = kicks.iter().map(|k| k.traceparent.clone()).collect();
+                let (parts, settle) = settle::split(delivery, traceparents, self.cfg.spawner.max_delivery_attempts);
+                for (kick, part) in kicks.into_iter().zip(parts) {
+                    let key = PodKey::new(kick.tenant, kick.pod_id);
+                    self.send(&key, move || PodMsg::Kick(Some(part))).await;
+                }
+                Some(settle)
             }
         }
     }

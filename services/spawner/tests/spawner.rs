@@ -11,7 +11,7 @@ use corral_bus::{Bus, ConsumeOptions, OutMessage, Topology};
 use corral_config::Config;
 use corral_model::shard::shard_of;
 use corral_model::{Desired, Networking, Observed, PodKey, PodSpec, PodStatus, Protocol, StatusRequested};
-use corral_protocol::{Observation, ShardMessage, encode, topology};
+use corral_protocol::{Observation, PodKick, ShardMessage, encode, topology};
 use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
 use corral_runtime::{ContainerSpec, Runtime};
 use corral_store::Store;
@@ -22,10 +22,14 @@ use tokio_util::sync::CancellationToken;
 const SHARDS: u32 = 4;
 
 fn config() -> Config {
-    Config::from_toml_over_defaults(
-        "[spawner]\nshards = 4\nlease_ttl_ms = 600\nmembership_interval_ms = 100\nresync_interval_ms = 300\n\
+    config_with_resync_ms(300)
+}
+
+fn config_with_resync_ms(resync_ms: u64) -> Config {
+    Config::from_toml_over_defaults(&format!(
+        "[spawner]\nshards = 4\nlease_ttl_ms = 600\nmembership_interval_ms = 100\nresync_interval_ms = {resync_ms}\n\
          backoff_base_ms = 50\nbackoff_max_ms = 200\nmax_attempts = 3\n",
-    )
+    ))
     .expect("config")
 }
 
@@ -54,9 +58,13 @@ impl Rig {
     }
 
     fn start(&mut self) {
+        self.start_with(config());
+    }
+
+    fn start_with(&mut self, cfg: Config) {
         let deps = spawner::Deps { store: self.store.clone(), bus: self.bus.clone(), runtime: self.runtime.clone() };
         let stop = self.stop.clone();
-        self.task = Some(tokio::spawn(spawner::run(config(), deps, async move { stop.cancelled().await })));
+        self.task = Some(tokio::spawn(spawner::run(cfg, deps, async move { stop.cancelled().await })));
     }
 
     async fn stop(mut self) {
@@ -152,6 +160,33 @@ async fn kick_spawns_and_stop_removes() {
     let log = rig.store.action_log(&key).await.expect("log");
     assert!(log.iter().any(|e| e.message.contains("AVAILABLE")), "{log:?}");
     assert!(log.iter().any(|e| e.message.contains("STOPPED")), "{log:?}");
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_kicks_starts_every_pod_in_it() {
+    let mut rig = Rig::new().await;
+    // No periodic resync: only the batch can start the pods.
+    rig.start_with(config_with_resync_ms(3_600_000));
+    // Pods of one shard, as a publisher gathers them.
+    let ids: Vec<String> =
+        (0..200).map(|i| format!("batched-{i}")).filter(|id| shard_of("dev", id, SHARDS) == 2).take(6).collect();
+    // Once the first is up, the shard is owned and adopted: later pods wait for a kick.
+    let first = rig.create(&ids[0], Protocol::LocalOnly).await;
+    rig.wait_for(&first, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    let ids = &ids[1..];
+    let mut keys = Vec::new();
+    for id in ids {
+        keys.push(rig.create_unkicked(id, Protocol::LocalOnly).await);
+    }
+    let kicks = keys
+        .iter()
+        .map(|k| PodKick { tenant: k.tenant.clone(), pod_id: k.pod_id.clone(), generation: 1, traceparent: None })
+        .collect();
+    rig.publish(&keys[0], &ShardMessage::Kicks { kicks }).await;
+    for key in &keys {
+        rig.wait_for(key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    }
     rig.stop().await;
 }
 
