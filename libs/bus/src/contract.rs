@@ -17,8 +17,8 @@ use futures::StreamExt;
 use crate::{Bus, ConsumeOptions, Consumer, Delivery, OutMessage, Topology};
 
 pub use delivery::{
-    exclusive_consumer_conflicts, prefetch_bound_is_respected, unacked_are_redelivered_after_cancel,
-    unacked_are_redelivered_after_drop,
+    auto_acked_deliveries_are_not_redelivered, exclusive_consumer_conflicts, prefetch_bound_is_respected,
+    unacked_are_redelivered_after_cancel, unacked_are_redelivered_after_drop,
 };
 pub use failures::{dead_letter_at_once, retry_counts_attempts_then_dead_letters};
 pub use routing::{

@@ -112,11 +112,17 @@ pub struct ConsumeOptions {
     /// Refuse to share the queue with another consumer (shard ownership).
     pub exclusive: bool,
     pub consumer_tag: String,
+    /// Deliveries count as acknowledged once handed to the consumer: no ack travels back,
+    /// `prefetch` does not apply and nothing is redelivered when the consumer goes away
+    /// ([`Delivery::ack`] does nothing; retry and dead-letter still republish). Only for
+    /// hints whose loss a resync makes up for (pod events), where it saves the broker and
+    /// the client a frame per message.
+    pub auto_ack: bool,
 }
 
 impl Default for ConsumeOptions {
     fn default() -> Self {
-        Self { prefetch: 256, exclusive: false, consumer_tag: String::new() }
+        Self { prefetch: 256, exclusive: false, consumer_tag: String::new(), auto_ack: false }
     }
 }
 

@@ -70,19 +70,28 @@ impl MemoryBus {
         let id = self.shared.lock().add_consumer(&bus, queue, opts.prefetch, opts.exclusive, tx)?;
         let cancelled = Arc::new(AtomicBool::new(false));
         let guard = ConsumerGuard { bus: bus.clone(), queue: queue.to_owned(), id };
-        let stream = futures::stream::unfold((rx, guard, cancelled.clone()), |(mut rx, guard, cancelled)| async move {
-            // Deliveries already buffered when the consumer was cancelled have been
-            // requeued, so they must not surface here as well.
-            if cancelled.load(Ordering::SeqCst) {
-                return None;
-            }
-            let delivery = rx.recv().await?;
-            if cancelled.load(Ordering::SeqCst) {
-                return None;
-            }
-            Some((delivery, (rx, guard, cancelled)))
-        })
-        .boxed();
+        let auto_ack = opts.auto_ack;
+        let stream =
+            futures::stream::unfold((rx, guard, cancelled.clone()), move |(mut rx, guard, cancelled)| async move {
+                // Deliveries already buffered when the consumer was cancelled have been
+                // requeued, so they must not surface here as well.
+                if cancelled.load(Ordering::SeqCst) {
+                    return None;
+                }
+                let mut delivery: Delivery = rx.recv().await?;
+                if cancelled.load(Ordering::SeqCst) {
+                    return None;
+                }
+                if auto_ack {
+                    // Settled as it is handed out, as the broker does; later settling only republishes.
+                    if let Err(e) = delivery.ack().await {
+                        tracing::warn!(error = %e, "cannot settle an auto-acked delivery");
+                    }
+                    delivery.acker = Box::new(AutoAcked { bus: guard.bus.clone(), queue: guard.queue.clone() });
+                }
+                Some((delivery, (rx, guard, cancelled)))
+            })
+            .boxed();
         let queue = queue.to_owned();
         let cancel = Box::new(move || {
             cancelled.store(true, Ordering::SeqCst);
@@ -182,6 +191,39 @@ impl Bus for MemoryBus {
 
     async fn ping(&self) -> Result<(), BusError> {
         Ok(())
+    }
+}
+
+/// The acker of a delivery settled when it was handed out ([`ConsumeOptions::auto_ack`]).
+struct AutoAcked {
+    bus: Weak<Shared>,
+    queue: String,
+}
+
+impl AutoAcked {
+    fn republish(&self, exchange: &str, msg: OutMessage) -> Result<(), BusError> {
+        let shared = self.bus.upgrade().ok_or_else(|| BusError::Unavailable("bus was dropped".into()))?;
+        let mut st = shared.lock();
+        st.publish(&self.bus, exchange, &self.queue, msg, true)
+    }
+}
+
+#[async_trait]
+impl Acker for AutoAcked {
+    async fn ack(&self) -> Result<(), BusError> {
+        Ok(())
+    }
+
+    async fn retry(&self, msg: &Delivery, reason: &str, max_attempts: u32) -> Result<(), BusError> {
+        let (target, out) = plan_retry(msg, reason, max_attempts);
+        match target {
+            Target::SameQueue => self.republish("", out),
+            Target::DeadLetter => self.republish(DEAD_LETTER_EXCHANGE, out),
+        }
+    }
+
+    async fn dead_letter(&self, msg: &Delivery, reason: &str) -> Result<(), BusError> {
+        self.republish(DEAD_LETTER_EXCHANGE, dead_letter_message(msg, reason))
     }
 }
 

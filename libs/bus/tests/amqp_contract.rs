@@ -32,4 +32,5 @@ contract_tests!(
     exclusive_consumer_conflicts,
     retry_counts_attempts_then_dead_letters,
     dead_letter_at_once,
+    auto_acked_deliveries_are_not_redelivered,
 );

@@ -56,7 +56,13 @@ impl Tracker {
 
 /// Subscribes to the tenant's pod events (before any pod is posted, so none is missed).
 pub async fn subscribe(bus: &dyn Bus, tenant: &str) -> anyhow::Result<Consumer> {
-    let opts = ConsumeOptions { prefetch: EVENT_PREFETCH, exclusive: false, consumer_tag: "corral-load-events".into() };
+    let opts = ConsumeOptions {
+        prefetch: EVENT_PREFETCH,
+        exclusive: false,
+        consumer_tag: "corral-load-events".into(),
+        // Events are hints: consumed as the services consume them.
+        auto_ack: true,
+    };
     let (_, consumer) = bus.subscribe(EVENTS_EXCHANGE, &format!("pod.{tenant}.*"), opts).await?;
     Ok(consumer)
 }

@@ -56,7 +56,12 @@ pub async fn run(o: &RawAmqpOptions) -> anyhow::Result<RawAmqpResult> {
 }
 
 async fn measure(bus: &AmqpBus, o: &RawAmqpOptions) -> anyhow::Result<RawAmqpResult> {
-    let opts = ConsumeOptions { prefetch: o.prefetch, exclusive: false, consumer_tag: "corral-load-baseline".into() };
+    let opts = ConsumeOptions {
+        prefetch: o.prefetch,
+        exclusive: false,
+        consumer_tag: "corral-load-baseline".into(),
+        auto_ack: false,
+    };
     let consumer = bus.consume(&shard_queue(0), opts).await.context("consuming the baseline queue")?;
     let consumed = Arc::new(AtomicUsize::new(0));
     let expected = o.messages;

@@ -74,6 +74,7 @@ async fn open(st: &AppState) -> Result<Consumer, corral_bus::BusError> {
         prefetch: st.config().amqp.prefetch,
         exclusive: false,
         consumer_tag: format!("api-gateway-{}", uuid::Uuid::new_v4()),
+        auto_ack: false,
     };
     st.bus().consume(REQUESTS_QUEUE, opts).await
 }

@@ -38,7 +38,8 @@ pub(crate) async fn watch(ctx: Arc<Ctx>, cancel: CancellationToken) {
     let keys = binding_keys();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     loop {
-        let opts = ConsumeOptions { consumer_tag: "health-poller".into(), ..ConsumeOptions::default() };
+        // Events are hints (a resync follows every re-subscription): no ack per event.
+        let opts = ConsumeOptions { consumer_tag: "health-poller".into(), auto_ack: true, ..ConsumeOptions::default() };
         match ctx.bus.subscribe_keys(EVENTS_EXCHANGE, &keys, opts).await {
             Ok((queue, consumer)) => {
                 tracing::info!(queue, "subscribed to pod events");

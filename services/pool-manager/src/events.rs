@@ -98,7 +98,8 @@ pub async fn watch(bus: Arc<dyn Bus>, wake: Arc<Wake>, cancel: CancellationToken
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
     let mut failures = 0u32;
     loop {
-        let opts = ConsumeOptions { consumer_tag: "pool-manager".into(), ..ConsumeOptions::default() };
+        // Events are hints (its periodic pass covers lost ones): no ack per event.
+        let opts = ConsumeOptions { consumer_tag: "pool-manager".into(), auto_ack: true, ..ConsumeOptions::default() };
         match bus.subscribe_keys(EVENTS_EXCHANGE, &keys, opts).await {
             Ok((queue, consumer)) => {
                 tracing::info!(queue, "subscribed to pod events and claim hints");

@@ -115,6 +115,7 @@ impl Context {
             prefetch: self.cfg.amqp.prefetch,
             exclusive: true,
             consumer_tag: format!("{}-shard-{k}", self.id),
+            auto_ack: false,
         };
         let consumer = match self.deps.bus.consume(&topology::shard_queue(k), opts).await {
             Ok(c) => c,

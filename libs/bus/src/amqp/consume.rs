@@ -36,6 +36,8 @@ struct Origin {
     /// Name reported in [`Delivery::queue`]: logical for named queues, the server's name
     /// for private ones.
     reported: String,
+    /// The broker counts deliveries as acked when it sends them.
+    auto_ack: bool,
 }
 
 /// Starts a consumer; returns the physical queue name with it.
@@ -55,7 +57,8 @@ pub(crate) async fn start(
         }
     };
     let tag = short(&opts.consumer_tag, "consumer tag")?;
-    let options = BasicConsumeOptions { exclusive: opts.exclusive, ..BasicConsumeOptions::default() };
+    let options =
+        BasicConsumeOptions { exclusive: opts.exclusive, no_ack: opts.auto_ack, ..BasicConsumeOptions::default() };
     let consumer = channel
         .basic_consume(short(&physical, "queue name")?, tag, options, FieldTable::default())
         .await
@@ -64,7 +67,7 @@ pub(crate) async fn start(
     let token = CancellationToken::new();
     let span = info_span!("amqp_consumer", queue = %physical);
     tokio::spawn(close_channel_when_cancelled(channel, token.clone()).instrument(span));
-    let origin = Arc::new(Origin { link: link.clone(), physical: physical.clone(), reported });
+    let origin = Arc::new(Origin { link: link.clone(), physical: physical.clone(), reported, auto_ack: opts.auto_ack });
     let state = StreamState { consumer, _close_on_drop: token.clone().drop_guard(), token: token.clone(), origin };
     let stream = futures::stream::unfold(state, next_delivery).boxed();
     Ok((physical, Consumer { stream, cancel: Box::new(move || token.cancel()) }))
@@ -164,6 +167,13 @@ struct AmqpAcker {
 
 impl AmqpAcker {
     async fn settle(&self, republish: Option<(&str, OutMessage)>) -> Result<(), BusError> {
+        if self.origin.auto_ack {
+            // Already settled by the broker: only a republish is left to do.
+            if let Some((exchange, msg)) = republish {
+                self.origin.link.publish(exchange, &self.origin.physical, &msg, true).await?;
+            }
+            return Ok(());
+        }
         if !self.inner.usable() {
             return Err(self.unusable());
         }

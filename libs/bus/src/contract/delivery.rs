@@ -95,3 +95,29 @@ pub async fn exclusive_consumer_conflicts(bus: Arc<dyn Bus>) {
     let err = bus.consume(&shard_queue(1), exclusive).await.err().expect("exclusive next to a consumer refused");
     assert!(matches!(err, BusError::ConsumerBusy(_)), "got {err:?}");
 }
+
+/// An auto-acking consumer gets every message once; what it was handed is settled already,
+/// so neither its acks nor its going away bring anything back, and a retry still republishes.
+pub async fn auto_acked_deliveries_are_not_redelivered(bus: Arc<dyn Bus>) {
+    declared(&bus).await;
+    publish_all(&bus, 3, (0..3).map(|i| format!("a{i}"))).await;
+    // A prefetch of 1 would hold back the second message if acks were awaited.
+    let auto = ConsumeOptions { prefetch: 1, auto_ack: true, ..ConsumeOptions::default() };
+    let mut consumer = bus.consume(&shard_queue(3), auto).await.expect("auto-ack consumer");
+    let first = next(&mut consumer, "first auto-acked delivery").await;
+    let second = next(&mut consumer, "second auto-acked delivery, nothing acked").await;
+    assert_eq!((text(&first), text(&second)), ("a0".to_owned(), "a1".to_owned()));
+    first.ack().await.expect("ack of an auto-acked delivery is a no-op");
+    second.retry("try again", 5).await.expect("retry republishes");
+    let third = next(&mut consumer, "third auto-acked delivery").await;
+    assert_eq!(text(&third), "a2");
+    let again = next(&mut consumer, "the retried message").await;
+    assert_eq!(text(&again), "a1");
+    assert_eq!(again.attempts, 1);
+    (consumer.cancel)();
+    drop(consumer.stream);
+
+    let mut after = consume(&bus, &shard_queue(3), 10).await;
+    let extra = tokio::time::timeout(ABSENCE_WAIT, after.stream.next()).await;
+    assert!(extra.is_err(), "an auto-acked delivery came back after its consumer went away");
+}
