@@ -25,7 +25,7 @@ use corral_protocol::topology::{
 use futures::StreamExt;
 use tokio::sync::mpsc;
 
-use crate::settle::{Target, dead_letter_message, plan_retry};
+use crate::settle::{dead_letter_message, plan_retry};
 use crate::{Acker, Bus, BusError, ConsumeOptions, Consumer, Delivery, OutMessage, Topology};
 use state::{ExchangeKind, State, Tag, consumer_gone};
 
@@ -216,10 +216,7 @@ impl Acker for AutoAcked {
 
     async fn retry(&self, msg: &Delivery, reason: &str, max_attempts: u32) -> Result<(), BusError> {
         let (target, out) = plan_retry(msg, reason, max_attempts);
-        match target {
-            Target::SameQueue => self.republish("", out),
-            Target::DeadLetter => self.republish(DEAD_LETTER_EXCHANGE, out),
-        }
+        self.republish(target.exchange(), out)
     }
 
     async fn dead_letter(&self, msg: &Delivery, reason: &str) -> Result<(), BusError> {
@@ -266,10 +263,7 @@ impl Acker for MemoryAcker {
 
     async fn retry(&self, msg: &Delivery, reason: &str, max_attempts: u32) -> Result<(), BusError> {
         let (target, out) = plan_retry(msg, reason, max_attempts);
-        match target {
-            Target::SameQueue => self.settle(Some(("", &self.tag.queue, out))),
-            Target::DeadLetter => self.settle(Some((DEAD_LETTER_EXCHANGE, &self.tag.queue, out))),
-        }
+        self.settle(Some((target.exchange(), &self.tag.queue, out)))
     }
 
     async fn dead_letter(&self, msg: &Delivery, reason: &str) -> Result<(), BusError> {

@@ -1,7 +1,7 @@
 //! Where a failed delivery goes next. Shared by every bus so that attempt counting and
 //! dead-lettering look the same whichever implementation a service runs on.
 
-use corral_protocol::topology::{HEADER_ATTEMPTS, HEADER_ERROR, HEADER_TOKEN};
+use corral_protocol::topology::{DEAD_LETTER_EXCHANGE, HEADER_ATTEMPTS, HEADER_ERROR, HEADER_TOKEN};
 
 use crate::{Delivery, OutMessage};
 
@@ -16,6 +16,17 @@ pub(crate) enum Target {
     SameQueue,
     /// To the dead-letter exchange.
     DeadLetter,
+}
+
+impl Target {
+    /// The exchange that takes the message there, routing by the queue's (physical) name:
+    /// the default exchange routes straight back to the queue.
+    pub(crate) fn exchange(self) -> &'static str {
+        match self {
+            Self::SameQueue => "",
+            Self::DeadLetter => DEAD_LETTER_EXCHANGE,
+        }
+    }
 }
 
 /// Decides the fate of a delivery whose processing failed and builds the message to

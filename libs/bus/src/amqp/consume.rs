@@ -14,7 +14,7 @@ use tracing::{Instrument, debug, info_span, warn};
 
 use super::convert::{headers, is_access_refused, short};
 use super::link::Link;
-use crate::settle::{Target, attempts_from_header, dead_letter_message, plan_retry};
+use crate::settle::{attempts_from_header, dead_letter_message, plan_retry};
 use crate::{Acker, BusError, ConsumeOptions, Consumer, Delivery, OutMessage};
 
 /// Reply code of a normal channel close.
@@ -205,12 +205,7 @@ impl Acker for AmqpAcker {
 
     async fn retry(&self, msg: &Delivery, reason: &str, max_attempts: u32) -> Result<(), BusError> {
         let (target, out) = plan_retry(msg, reason, max_attempts);
-        // The default exchange ("") routes straight back to the queue by its physical name.
-        let exchange = match target {
-            Target::SameQueue => "",
-            Target::DeadLetter => DEAD_LETTER_EXCHANGE,
-        };
-        self.settle(Some((exchange, out))).await
+        self.settle(Some((target.exchange(), out))).await
     }
 
     async fn dead_letter(&self, msg: &Delivery, reason: &str) -> Result<(), BusError> {
