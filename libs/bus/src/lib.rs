@@ -13,6 +13,8 @@
 
 pub mod amqp;
 pub mod contract;
+pub mod events;
+mod gather;
 pub mod kicks;
 pub mod memory;
 mod settle;

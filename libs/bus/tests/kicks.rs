@@ -6,18 +6,17 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
-use async_trait::async_trait;
 use corral_bus::contract::WAIT;
 use corral_bus::kicks::KickPublisher;
 use corral_bus::memory::MemoryBus;
-use corral_bus::{Bus, BusError, ConsumeOptions, Consumer, OutMessage, Topology};
+use corral_bus::{Bus, BusError, ConsumeOptions, Consumer, Topology};
 use corral_protocol::topology::{HEADER_TRACEPARENT, shard_queue};
 use corral_protocol::{PodKick, ShardMessage, decode};
 use futures::StreamExt as _;
-use tokio::sync::Semaphore;
+use support::gated::{Gate, GatedBus};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -43,54 +42,6 @@ fn pod_ids(kicks: &[PodKick]) -> Vec<&str> {
     kicks.iter().map(|k| k.pod_id.as_str()).collect()
 }
 
-/// A memory bus whose confirmed publishes wait for a permit, so a test decides when the
-/// broker "confirms".
-struct GatedBus {
-    inner: MemoryBus,
-    gate: Semaphore,
-    publishes: AtomicUsize,
-}
-
-#[async_trait]
-impl Bus for GatedBus {
-    async fn declare(&self, topology: &Topology) -> Result<(), BusError> {
-        self.inner.declare(topology).await
-    }
-    async fn publish(&self, exchange: &str, routing_key: &str, msg: OutMessage) -> Result<(), BusError> {
-        self.publishes.fetch_add(1, Ordering::SeqCst);
-        self.gate.acquire().await.map_err(|e| BusError::Other(e.to_string()))?.forget();
-        self.inner.publish(exchange, routing_key, msg).await
-    }
-    async fn publish_event(&self, exchange: &str, routing_key: &str, msg: OutMessage) -> Result<(), BusError> {
-        self.inner.publish_event(exchange, routing_key, msg).await
-    }
-    async fn send_to_queue(&self, queue: &str, msg: OutMessage) -> Result<(), BusError> {
-        self.inner.send_to_queue(queue, msg).await
-    }
-    async fn consume(&self, queue: &str, opts: ConsumeOptions) -> Result<Consumer, BusError> {
-        self.inner.consume(queue, opts).await
-    }
-    async fn subscribe(
-        &self,
-        exchange: &str,
-        binding_key: &str,
-        opts: ConsumeOptions,
-    ) -> Result<(String, Consumer), BusError> {
-        self.inner.subscribe(exchange, binding_key, opts).await
-    }
-    async fn subscribe_keys(
-        &self,
-        exchange: &str,
-        binding_keys: &[&str],
-        opts: ConsumeOptions,
-    ) -> Result<(String, Consumer), BusError> {
-        self.inner.subscribe_keys(exchange, binding_keys, opts).await
-    }
-    async fn ping(&self) -> Result<(), BusError> {
-        self.inner.ping().await
-    }
-}
-
 #[tokio::test]
 async fn a_lone_kick_leaves_at_once_as_a_plain_kick_with_its_trace() {
     let bus = Arc::new(MemoryBus::new());
@@ -112,7 +63,7 @@ async fn first_publish_in_flight(
     let memory = MemoryBus::new();
     memory.declare(&Topology { shards: 2 }).await.expect("declare");
     let consumer = memory.consume(&shard_queue(0), ConsumeOptions::default()).await.expect("consume");
-    let bus = Arc::new(GatedBus { inner: memory, gate: Semaphore::new(0), publishes: AtomicUsize::new(0) });
+    let bus = Arc::new(GatedBus::new(memory, Gate::Confirmed));
     let kicks = KickPublisher::new(bus.clone(), max_batch);
     let first = tokio::spawn({
         let kicks = kicks.clone();

@@ -48,6 +48,7 @@ pub struct Amqp {
     pub namespace: String,
     pub prefetch: u16,
     pub max_kicks_per_message: u16,
+    pub max_events_per_message: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -217,6 +218,9 @@ impl Config {
         }
         if self.amqp.max_kicks_per_message == 0 {
             problems.push("amqp.max_kicks_per_message must be at least 1".to_string());
+        }
+        if self.amqp.max_events_per_message == 0 {
+            problems.push("amqp.max_events_per_message must be at least 1".to_string());
         }
         if self.spawner.max_attempts == 0 {
             problems.push("spawner.max_attempts must be at least 1".to_string());

@@ -113,6 +113,35 @@ pub struct PodEvent {
     pub probe: Option<ProbeKind>,
     pub ts: Millis,
     pub message: String,
+    /// W3C trace context of the work behind the change, inside a [`PodEvents`] batch (a lone
+    /// event carries it in the message's headers instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+/// Several pod events with the same routing key (tenant and status) in one message:
+/// publishers gather the events that arrive while their previous publish on that key is in
+/// flight. Consumers read either form with [`decode_pod_events`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodEvents {
+    pub events: Vec<PodEvent>,
+}
+
+/// The two shapes a message on a pod-event routing key can have.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum PodEventBody {
+    Many(PodEvents),
+    One(Box<PodEvent>),
+}
+
+/// Decodes a message published on a pod-event routing key: one [`PodEvent`] or a
+/// [`PodEvents`] batch, as the events in order.
+pub fn decode_pod_events(bytes: &[u8], content_type: Option<&str>) -> Result<Vec<PodEvent>, ProtocolError> {
+    Ok(match decode::<PodEventBody>(bytes, content_type)? {
+        PodEventBody::Many(batch) => batch.events,
+        PodEventBody::One(event) => vec![*event],
+    })
 }
 
 /// Published on `corral.events` (routing key [`topology::pool_claimed_routing_key`]) by a
@@ -168,6 +197,45 @@ mod tests {
                 kicks: vec![PodKick { tenant: "t".into(), pod_id: "p".into(), generation: 2, traceparent: None }]
             }
         );
+    }
+
+    fn event(pod_id: &str, traceparent: Option<&str>) -> PodEvent {
+        PodEvent {
+            tenant: "dev".into(),
+            pod_id: pod_id.into(),
+            status: PodStatus::Available,
+            generation: 2,
+            instance: 1,
+            container_id: Some("c1".into()),
+            endpoint: None,
+            probe: Some(ProbeKind::Tcp),
+            ts: 5,
+            message: String::new(),
+            traceparent: traceparent.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn pod_events_decode_alone_or_batched_in_order() {
+        let one = encode(&event("a", None)).expect("encode");
+        assert_eq!(decode_pod_events(&one, None).expect("one"), vec![event("a", None)]);
+        let tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+        let many = encode(&PodEvents { events: vec![event("a", Some(tp)), event("b", None)] }).expect("encode");
+        assert_eq!(decode_pod_events(&many, None).expect("many"), vec![event("a", Some(tp)), event("b", None)]);
+        let json = br#"{"v":1,"body":{"tenant":"t","pod_id":"p","status":"AVAILABLE","generation":1,"instance":1,"container_id":null,"endpoint":null,"probe":null,"ts":0,"message":""}}"#;
+        let from_json = decode_pod_events(json, Some(CONTENT_JSON)).expect("json");
+        assert_eq!(from_json.len(), 1);
+        assert_eq!(from_json[0].traceparent, None);
+        assert!(decode_pod_events(b"\xc1garbage", None).is_err());
+        let not_an_event = encode(&PoolClaimed { pool: "dev/web".into() }).expect("encode");
+        assert!(decode_pod_events(&not_an_event, None).is_err());
+    }
+
+    #[test]
+    fn a_lone_event_without_trace_context_omits_the_field() {
+        let bytes = encode(&event("a", None)).expect("encode");
+        let text = String::from_utf8_lossy(&bytes);
+        assert!(!text.contains("traceparent"), "{text}");
     }
 
     #[test]

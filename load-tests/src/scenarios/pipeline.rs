@@ -46,6 +46,10 @@ pub struct Args {
     /// 1 sends each alone, to see what gathering them is worth). Corral's default if not given.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_kicks_per_message: Option<u16>,
+    /// Pod events a spawner may gather into one message (`amqp.max_events_per_message`; 1
+    /// sends each alone). Corral's default if not given.
+    #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_events_per_message: Option<u16>,
     /// Give up waiting for the pods after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
@@ -77,6 +81,7 @@ impl Args {
             amqp_url: common.amqp_url.clone(),
             redis_url: common.redis_url.clone(),
             max_kicks_per_message: self.max_kicks_per_message,
+            max_events_per_message: self.max_events_per_message,
         }
     }
 }

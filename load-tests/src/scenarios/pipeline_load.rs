@@ -9,7 +9,7 @@ use std::time::Instant;
 use corral_bus::{Bus, ConsumeOptions, Consumer};
 use corral_model::PodStatus;
 use corral_protocol::topology::EVENTS_EXCHANGE;
-use corral_protocol::{PodEvent, decode};
+use corral_protocol::{PodEvent, decode_pod_events};
 use futures::StreamExt as _;
 use serde_json::Value;
 use tracing::Instrument as _;
@@ -76,8 +76,8 @@ pub fn track(
     tokio::spawn(
         async move {
             while let Some(delivery) = stream.next().await {
-                match decode::<PodEvent>(&delivery.body, delivery.content_type.as_deref()) {
-                    Ok(ev) => tracker.on_event(&ev, &prefix),
+                match decode_pod_events(&delivery.body, delivery.content_type.as_deref()) {
+                    Ok(events) => events.iter().for_each(|ev| tracker.on_event(ev, &prefix)),
                     Err(e) => tracing::warn!(error = %e, "undecodable pod event"),
                 }
                 if let Err(e) = delivery.ack().await {

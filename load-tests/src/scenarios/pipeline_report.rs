@@ -52,13 +52,18 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
     let verdict = if pods_per_s >= TARGET_PODS_PER_S { "met" } else { "NOT met" };
     let stack = match &target.local {
         Some(_) => format!(
-            "in-process stack, simulated runtime (start delay 0), {} spawner(s), {} shards, {}, {}",
+            "in-process stack, simulated runtime (start delay 0), {} spawner(s), {} shards, {}, {}, {}",
             args.spawners,
             args.shards,
             match args.max_kicks_per_message {
                 None => "kicks gathered per shard message (default limit)".to_owned(),
                 Some(1) => "every kick a message of its own".to_owned(),
                 Some(n) => format!("up to {n} kicks per shard message"),
+            },
+            match args.max_events_per_message {
+                None => "events gathered per routing key (default limit)".to_owned(),
+                Some(1) => "every event a message of its own".to_owned(),
+                Some(n) => format!("up to {n} events per message"),
             },
             if args.no_auxiliaries {
                 "without health-poller/log-collector"

@@ -62,6 +62,7 @@ impl Args {
             amqp_url: common.amqp_url.clone(),
             redis_url: common.redis_url.clone(),
             max_kicks_per_message: None,
+            max_events_per_message: None,
         }
     }
 }

@@ -48,6 +48,8 @@ pub struct StackOptions {
     pub redis_url: String,
     /// `amqp.max_kicks_per_message` of the stack (Corral's default when not given).
     pub max_kicks_per_message: Option<u16>,
+    /// `amqp.max_events_per_message` of the stack (Corral's default when not given).
+    pub max_events_per_message: Option<u16>,
 }
 
 impl StackOptions {
@@ -64,6 +66,7 @@ impl StackOptions {
             amqp_url: common.amqp_url.clone(),
             redis_url: common.redis_url.clone(),
             max_kicks_per_message: None,
+            max_events_per_message: None,
         }
     }
 }
@@ -77,7 +80,10 @@ pub fn process_state_dir(ns: &str) -> PathBuf {
 pub fn config_text(ns: &str, o: &StackOptions) -> String {
     // Only written when asked for, so scenarios that need no admin do not depend on the key.
     let admin = o.admin.as_ref().map(|a| format!("admin_users = \"{a}\"\n")).unwrap_or_default();
-    let kicks = o.max_kicks_per_message.map(|n| format!("max_kicks_per_message = {n}\n")).unwrap_or_default();
+    let mut kicks = o.max_kicks_per_message.map(|n| format!("max_kicks_per_message = {n}\n")).unwrap_or_default();
+    if let Some(n) = o.max_events_per_message {
+        kicks.push_str(&format!("max_events_per_message = {n}\n"));
+    }
     format!(
         r#"
 [amqp]
@@ -167,6 +173,7 @@ mod tests {
             amqp_url: "amqp://127.0.0.1:5672/%2f".into(),
             redis_url: "redis://127.0.0.1:6379".into(),
             max_kicks_per_message: None,
+            max_events_per_message: None,
         }
     }
 

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use corral_bus::{ConsumeOptions, Consumer, Delivery};
 use corral_model::{PodKey, PodStatus};
 use corral_protocol::topology::{EVENTS_EXCHANGE, event_routing_key};
-use corral_protocol::{PodEvent, decode};
+use corral_protocol::{PodEvent, decode_pod_events};
 use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 
@@ -89,13 +89,13 @@ async fn consume(ctx: &Ctx, consumer: Consumer, cancel: &CancellationToken) -> b
 }
 
 fn handle(ctx: &Ctx, delivery: &Delivery) {
-    let event: PodEvent = match decode(&delivery.body, delivery.content_type.as_deref()) {
-        Ok(e) => e,
-        Err(e) => {
-            tracing::warn!(error = %e, "ignoring undecodable pod event");
-            return;
-        }
-    };
+    match decode_pod_events(&delivery.body, delivery.content_type.as_deref()) {
+        Ok(events) => events.into_iter().for_each(|event| handle_event(ctx, event)),
+        Err(e) => tracing::warn!(error = %e, "ignoring undecodable pod event"),
+    }
+}
+
+fn handle_event(ctx: &Ctx, event: PodEvent) {
     let pod = PodKey::new(event.tenant, event.pod_id);
     match (event.status, event.container_id, event.endpoint, event.probe) {
         (PodStatus::Creating, Some(container_id), Some(endpoint), Some(kind)) => {

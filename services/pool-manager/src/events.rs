@@ -11,7 +11,7 @@ use std::time::Duration;
 use corral_bus::{Bus, ConsumeOptions, Consumer};
 use corral_model::{PodKey, PodStatus};
 use corral_protocol::topology::{EVENTS_EXCHANGE, event_routing_key, pool_claimed_routing_key};
-use corral_protocol::{PodEvent, PoolClaimed, decode};
+use corral_protocol::{PodEvent, PodEvents, PoolClaimed, decode};
 use futures::StreamExt as _;
 use serde::Deserialize;
 use tokio::sync::Notify;
@@ -87,7 +87,8 @@ impl Wake {
 #[serde(untagged)]
 enum Incoming {
     Claimed(PoolClaimed),
-    Pod(PodEvent),
+    Pods(PodEvents),
+    Pod(Box<PodEvent>),
 }
 
 /// Subscribes to pod events and claim hints and turns them into wake-ups until cancelled,
@@ -136,6 +137,11 @@ async fn consume(consumer: Consumer, wake: &Wake, cancel: &CancellationToken) {
         match decode::<Incoming>(&delivery.body, delivery.content_type.as_deref()) {
             Ok(Incoming::Claimed(hint)) => wake.pool_changed(&hint.pool),
             Ok(Incoming::Pod(event)) => wake.pod_changed(&PodKey::new(event.tenant, event.pod_id)),
+            Ok(Incoming::Pods(batch)) => {
+                for event in batch.events {
+                    wake.pod_changed(&PodKey::new(event.tenant, event.pod_id));
+                }
+            }
             Err(e) => tracing::warn!(error = %e, "ignoring an undecodable event"),
         }
         // Hints: nothing to redeliver if handling one went wrong.
@@ -186,8 +192,14 @@ mod tests {
             probe: None,
             ts: 0,
             message: String::new(),
+            traceparent: None,
         };
         let body = corral_protocol::encode(&event).expect("encode");
         assert!(matches!(decode::<Incoming>(&body, None), Ok(Incoming::Pod(e)) if e.pod_id == "i1"));
+        let second = PodEvent { pod_id: "i2".into(), ..event.clone() };
+        let batch = corral_protocol::encode(&PodEvents { events: vec![event, second] }).expect("encode");
+        let Ok(Incoming::Pods(got)) = decode::<Incoming>(&batch, None) else { panic!("a batch decodes as one") };
+        let ids: Vec<&str> = got.events.iter().map(|e| e.pod_id.as_str()).collect();
+        assert_eq!(ids, ["i1", "i2"]);
     }
 }

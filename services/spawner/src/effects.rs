@@ -4,7 +4,7 @@
 use corral_model::machine::Event;
 use corral_model::secrets::{CREDENTIALS_KIND, StoredCredentials, has_placeholder};
 use corral_model::{Desired, Endpoint, Observed, PodKey, Protocol};
-use corral_protocol::{PodEvent, ProbeKind, encode, topology};
+use corral_protocol::{PodEvent, ProbeKind, topology};
 use corral_runtime::{ContainerInfo, ContainerSpec, PortSpec};
 
 use crate::shard::Context;
@@ -97,8 +97,11 @@ pub fn probe_kind(d: &Desired) -> Option<ProbeKind> {
     })
 }
 
-/// Announces the pod's status on the events exchange (health-poller probes CREATING pods).
+/// Announces the pod's status on the events exchange (health-poller probes CREATING pods),
+/// gathered with other events for the same tenant and status when the publisher is busy.
 pub async fn publish_event(ctx: &Context, key: &PodKey, d: &Desired, obs: &Observed) {
+    let mut headers = std::collections::BTreeMap::new();
+    corral_telemetry::inject_current(&mut headers);
     let ev = PodEvent {
         tenant: key.tenant.clone(),
         pod_id: key.pod_id.clone(),
@@ -110,18 +113,9 @@ pub async fn publish_event(ctx: &Context, key: &PodKey, d: &Desired, obs: &Obser
         probe: probe_kind(d),
         ts: ctx.now(),
         message: obs.status_container.message.clone(),
+        traceparent: headers.remove(topology::HEADER_TRACEPARENT),
     };
-    let body = match encode(&ev) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = %e, "cannot encode a pod event");
-            return;
-        }
-    };
-    let mut msg = corral_bus::OutMessage::new(body);
-    corral_telemetry::inject_current(&mut msg.headers);
-    let rk = topology::event_routing_key(&key.tenant, obs.status.as_str());
-    if let Err(e) = ctx.deps.bus.publish_event(topology::EVENTS_EXCHANGE, &rk, msg).await {
+    if let Err(e) = ctx.events.publish(ev).await {
         tracing::warn!(pod = %key, error = %e, "cannot publish the pod event");
     }
 }

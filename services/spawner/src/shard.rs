@@ -7,6 +7,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use corral_bus::events::EventPublisher;
 use corral_bus::{ConsumeOptions, Delivery};
 use corral_config::Config;
 use corral_model::shard::shard_of;
@@ -46,6 +47,8 @@ pub struct Context {
     pub deps: Deps,
     pub id: String,
     pub clock: Clock,
+    /// Pod events leave through it, gathered per routing key.
+    pub events: EventPublisher,
     shards: Mutex<HashMap<u32, ShardHandle>>,
     /// Live actors and passivated pods' deadlines. Messages are cast while holding it, so a
     /// pod's actor can never be passivated with a message in its mailbox.
@@ -59,11 +62,13 @@ impl Context {
     }
 
     pub fn with_clock(cfg: Config, deps: Deps, id: String, clock: Clock) -> Self {
+        let events = EventPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_events_per_message));
         Self {
             cfg,
             deps,
             id,
             clock,
+            events,
             shards: Mutex::new(HashMap::new()),
             pods: Mutex::new(Registry::default()),
             last_renewed: AtomicI64::new(0),

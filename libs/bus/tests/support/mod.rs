@@ -2,6 +2,8 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
+pub mod gated;
+
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

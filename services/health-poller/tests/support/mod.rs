@@ -134,6 +134,7 @@ pub fn creating_event(pod: &PodKey, container_id: &str, endpoint: Endpoint, prob
         probe: Some(probe),
         ts: 0,
         message: String::new(),
+        traceparent: None,
     }
 }
 
