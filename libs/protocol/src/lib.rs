@@ -127,21 +127,16 @@ pub struct PodEvents {
     pub events: Vec<PodEvent>,
 }
 
-/// The two shapes a message on a pod-event routing key can have.
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum PodEventBody {
-    Many(PodEvents),
-    One(Box<PodEvent>),
-}
-
 /// Decodes a message published on a pod-event routing key: one [`PodEvent`] or a
-/// [`PodEvents`] batch, as the events in order.
+/// [`PodEvents`] batch, as the events in order. A batch is tried first: it is the usual
+/// shape under load, and a lone event fails that attempt cheaply (its fields are skipped,
+/// not decoded). No `untagged` enum: that would buffer every message before decoding it.
 pub fn decode_pod_events(bytes: &[u8], content_type: Option<&str>) -> Result<Vec<PodEvent>, ProtocolError> {
-    Ok(match decode::<PodEventBody>(bytes, content_type)? {
-        PodEventBody::Many(batch) => batch.events,
-        PodEventBody::One(event) => vec![*event],
-    })
+    match decode::<PodEvents>(bytes, content_type) {
+        Ok(batch) => Ok(batch.events),
+        Err(ProtocolError::Decode { .. }) => decode::<PodEvent>(bytes, content_type).map(|event| vec![event]),
+        Err(e) => Err(e),
+    }
 }
 
 /// Published on `corral.events` (routing key [`topology::pool_claimed_routing_key`]) by a

@@ -164,6 +164,7 @@ pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Pr
         posted: &posted,
         available: arrivals.len(),
         errors: tracker.errors.load(Ordering::Relaxed),
+        event_messages: (tracker.events.load(Ordering::Relaxed), tracker.messages.load(Ordering::Relaxed)),
         last_arrival,
         post_to_available: post_to_available.summary(),
         early,

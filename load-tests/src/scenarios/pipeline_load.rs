@@ -25,6 +25,10 @@ const EVENT_PREFETCH: u16 = 2000;
 pub struct Tracker {
     pub available: AtomicUsize,
     pub errors: AtomicUsize,
+    /// Messages the events arrived in (events are gathered per routing key when busy).
+    pub messages: AtomicUsize,
+    /// Events of any status and pod received.
+    pub events: AtomicUsize,
     seen: Mutex<HashMap<String, Instant>>,
 }
 
@@ -77,7 +81,11 @@ pub fn track(
         async move {
             while let Some(delivery) = stream.next().await {
                 match decode_pod_events(&delivery.body, delivery.content_type.as_deref()) {
-                    Ok(events) => events.iter().for_each(|ev| tracker.on_event(ev, &prefix)),
+                    Ok(events) => {
+                        tracker.messages.fetch_add(1, Ordering::Relaxed);
+                        tracker.events.fetch_add(events.len(), Ordering::Relaxed);
+                        events.iter().for_each(|ev| tracker.on_event(ev, &prefix));
+                    }
                     Err(e) => tracing::warn!(error = %e, "undecodable pod event"),
                 }
                 if let Err(e) = delivery.ack().await {

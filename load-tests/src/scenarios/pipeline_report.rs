@@ -21,6 +21,8 @@ pub struct Figures<'a> {
     pub posted: &'a Posted,
     pub available: usize,
     pub errors: usize,
+    /// (events received, messages they arrived in) on the tracker's subscription.
+    pub event_messages: (usize, usize),
     pub last_arrival: Option<Instant>,
     pub post_to_available: Summary,
     /// AVAILABLE events that arrived before the POST's answer.
@@ -90,6 +92,8 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
         f.posted.failures.len(),
         f.errors
     ));
+    let (events, messages) = f.event_messages;
+    md.push_str(&format!("| pod events received / messages they came in | {events} / {messages} |\n"));
     if let Some(v) = f.verified {
         md.push_str(&format!("| AVAILABLE in the store afterwards | {v} |\n"));
     }
@@ -146,6 +150,8 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
         "posted_ok": f.posted.acked.len(),
         "post_failures": f.posted.failures.len(),
         "errors": f.errors,
+        "events_received": f.event_messages.0,
+        "event_messages": f.event_messages.1,
         "verified_in_store": f.verified,
         "timed_out": f.timed_out,
         "post_latency": post,
