@@ -6,8 +6,6 @@
 mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use corral_bus::contract::WAIT;
 use corral_bus::events::EventPublisher;
@@ -78,11 +76,7 @@ async fn events_for_a_key_in_flight_leave_together_and_other_keys_go_ahead() {
         let events = events.clone();
         async move { events.publish(event("a", PodStatus::Available)).await }
     });
-    let deadline = Instant::now() + WAIT;
-    while bus.publishes.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the first event was never published");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    bus.wait_for_publishes(1, "the first event was never published").await;
     let mut same_key: Vec<_> = ["b", "c"]
         .into_iter()
         .map(|id| {
@@ -96,17 +90,14 @@ async fn events_for_a_key_in_flight_leave_together_and_other_keys_go_ahead() {
     // Another key has its own lane: its publish starts while "a" is still in flight.
     let mut other = Box::pin(events.publish(event("x", PodStatus::Creating)));
     assert!(futures::poll!(&mut other).is_pending());
-    while bus.publishes.load(Ordering::SeqCst) < 2 {
-        assert!(Instant::now() < deadline, "the other key's event waited for the first key");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    bus.wait_for_publishes(2, "the other key's event waited for the first key").await;
     bus.gate.add_permits(10);
     first.await.expect("join").expect("first event");
     other.await.expect("other key");
     for fut in same_key {
         fut.await.expect("event");
     }
-    assert_eq!(bus.publishes.load(Ordering::SeqCst), 3, "a, x, then b and c together");
+    assert_eq!(bus.publishes(), 3, "a, x, then b and c together");
 
     let mut messages = Vec::new();
     for _ in 0..3 {

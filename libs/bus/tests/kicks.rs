@@ -6,8 +6,6 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
-use std::time::{Duration, Instant};
 
 use corral_bus::contract::WAIT;
 use corral_bus::kicks::KickPublisher;
@@ -69,11 +67,7 @@ async fn first_publish_in_flight(
         let kicks = kicks.clone();
         async move { kicks.kick(0, kick("a")).await }
     });
-    let deadline = Instant::now() + WAIT;
-    while bus.publishes.load(Ordering::SeqCst) == 0 {
-        assert!(Instant::now() < deadline, "the first kick was never published");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    bus.wait_for_publishes(1, "the first kick was never published").await;
     (bus, kicks, consumer, first)
 }
 
@@ -97,7 +91,7 @@ async fn kicks_arriving_during_a_publish_leave_together_in_order() {
         fut.await.expect("kick");
     }
 
-    assert_eq!(bus.publishes.load(Ordering::SeqCst), 2, "one publish for the lone kick, one for the three");
+    assert_eq!(bus.publishes(), 2, "one publish for the lone kick, one for the three");
     let (alone, _) = next_kicks(&mut consumer).await;
     assert_eq!(pod_ids(&alone), ["a"]);
     let (batch, header) = next_kicks(&mut consumer).await;

@@ -1,12 +1,11 @@
 //! A memory bus whose publishes of one kind wait for a permit, so a test decides when the
 //! broker "takes" a message.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
-
 use async_trait::async_trait;
+use corral_bus::contract::WAIT;
 use corral_bus::memory::MemoryBus;
 use corral_bus::{Bus, BusError, ConsumeOptions, Consumer, OutMessage, Topology};
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, watch};
 
 /// Which publishes wait for the gate.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -21,18 +20,31 @@ pub struct GatedBus {
     pub inner: MemoryBus,
     pub gate: Semaphore,
     /// Gated publishes started so far.
-    pub publishes: AtomicUsize,
+    started: watch::Sender<usize>,
     which: Gate,
 }
 
 impl GatedBus {
     pub fn new(inner: MemoryBus, which: Gate) -> Self {
-        Self { inner, gate: Semaphore::new(0), publishes: AtomicUsize::new(0), which }
+        Self { inner, gate: Semaphore::new(0), started: watch::Sender::new(0), which }
+    }
+
+    /// Gated publishes started so far.
+    pub fn publishes(&self) -> usize {
+        *self.started.borrow()
+    }
+
+    /// Waits (at most [`WAIT`]) until `n` gated publishes have started; panics with `what`
+    /// otherwise.
+    pub async fn wait_for_publishes(&self, n: usize, what: &str) {
+        let mut rx = self.started.subscribe();
+        let reached = tokio::time::timeout(WAIT, rx.wait_for(|started| *started >= n)).await;
+        assert!(matches!(reached, Ok(Ok(_))), "{what}");
     }
 
     async fn pass(&self, kind: Gate) -> Result<(), BusError> {
         if kind == self.which {
-            self.publishes.fetch_add(1, Ordering::SeqCst);
+            self.started.send_modify(|n| *n += 1);
             self.gate.acquire().await.map_err(|e| BusError::Other(e.to_string()))?.forget();
         }
         Ok(())
