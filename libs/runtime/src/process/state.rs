@@ -56,8 +56,13 @@ pub(super) fn load(dir: &Path) -> Option<Record> {
     serde_json::from_slice(&std::fs::read(dir.join(INFO_FILE)).ok()?).ok()
 }
 
-pub(super) fn read_exit_code(dir: &Path) -> Option<i64> {
-    std::fs::read_to_string(dir.join(EXIT_FILE)).ok()?.trim().parse().ok()
+/// Exit code recorded for launch `pid`. The file names the launch it belongs to: the reaper of
+/// an earlier launch can still be writing when a relaunch clears the file, and its late code
+/// must not make the new process look exited.
+pub(super) fn read_exit_code(dir: &Path, pid: u32) -> Option<i64> {
+    let text = std::fs::read_to_string(dir.join(EXIT_FILE)).ok()?;
+    let (owner, code) = text.trim().split_once(' ')?;
+    (owner.parse::<u32>().ok()? == pid).then(|| code.parse().ok()).flatten()
 }
 
 pub(super) fn clear_exit_code(dir: &Path) -> Result<(), RuntimeError> {
@@ -68,12 +73,12 @@ pub(super) fn clear_exit_code(dir: &Path) -> Result<(), RuntimeError> {
 }
 
 /// Records the exit code of launch `pid`, unless the directory was removed or reused by a
-/// later launch meanwhile.
+/// later launch meanwhile (a relaunch racing this write is caught by `read_exit_code`).
 pub(super) fn write_exit_code(dir: &Path, pid: u32, code: i64) {
     if load(dir).is_none_or(|r| r.pid != pid) {
         return;
     }
-    if let Err(e) = write_atomic(&dir.join(EXIT_FILE), code.to_string().as_bytes()) {
+    if let Err(e) = write_atomic(&dir.join(EXIT_FILE), format!("{pid} {code}").as_bytes()) {
         tracing::debug!(dir = %dir.display(), error = %e, "could not record exit code");
     }
 }
@@ -81,7 +86,7 @@ pub(super) fn write_exit_code(dir: &Path, pid: u32, code: i64) {
 /// Current state: the exit file wins; a process gone without one exited with an unknown code
 /// (its spawner died before reaping it).
 pub(super) fn state_of(dir: &Path, record: &Record) -> ContainerState {
-    if let Some(code) = read_exit_code(dir) {
+    if let Some(code) = read_exit_code(dir, record.pid) {
         return ContainerState::Exited(Some(code));
     }
     if procfs::is_alive(record.pid, record.start_ticks) {
@@ -157,6 +162,19 @@ mod tests {
         assert!(trimmed.ends_with(&data[800..]));
         trim_output(&path, 10_000).expect("no-op");
         assert_eq!(std::fs::read(&path).expect("read"), trimmed);
+        std::fs::remove_dir_all(&dir).expect("cleanup");
+    }
+
+    #[test]
+    fn an_exit_code_counts_only_for_the_launch_that_wrote_it() {
+        let dir = std::env::temp_dir().join(format!("corral-exit-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        // What a late reaper of launch 10 leaves behind after launch 20 took the directory.
+        std::fs::write(dir.join(EXIT_FILE), "10 3").expect("write");
+        assert_eq!(read_exit_code(&dir, 10), Some(3));
+        assert_eq!(read_exit_code(&dir, 20), None);
+        std::fs::write(dir.join(EXIT_FILE), "garbage").expect("write");
+        assert_eq!(read_exit_code(&dir, 10), None);
         std::fs::remove_dir_all(&dir).expect("cleanup");
     }
 }
