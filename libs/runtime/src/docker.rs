@@ -58,6 +58,13 @@ impl DockerOptions {
     }
 }
 
+/// What Docker accepts at the start of a container name.
+fn valid_name_prefix(namespace: &str) -> bool {
+    let mut chars = namespace.chars();
+    chars.next().is_some_and(|c| c.is_ascii_alphanumeric())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
 /// [`Runtime`] backed by a Docker engine.
 #[derive(Debug, Clone)]
 pub struct DockerRuntime {
@@ -69,8 +76,12 @@ impl DockerRuntime {
     /// Connects with the local defaults (`DOCKER_HOST` or the unix socket) and negotiates
     /// the API version down to what the engine speaks.
     pub async fn connect(opts: DockerOptions) -> Result<Self, RuntimeError> {
-        if opts.namespace.is_empty() {
-            return Err(RuntimeError::Invalid("the docker runtime needs a namespace".into()));
+        if !valid_name_prefix(&opts.namespace) {
+            return Err(RuntimeError::Invalid(format!(
+                "runtime namespace '{}' must be letters, digits, '_', '.' or '-', starting with a letter or \
+                 digit: it prefixes the names of the containers",
+                opts.namespace
+            )));
         }
         if let Some(network) = opts.network.as_deref()
             && (network == "host" || network.starts_with("container:"))
@@ -95,6 +106,14 @@ impl DockerRuntime {
     /// Namespace this runtime is scoped to.
     pub fn namespace(&self) -> &str {
         &self.opts.namespace
+    }
+
+    /// The name of a spec's container: deterministic, so creating the same instance twice
+    /// finds the same container, and prefixed by the namespace, so deployments sharing an
+    /// engine never contend for a name (the default namespace `corral` gives
+    /// `corral-<tenant>-<pod>-<instance>`).
+    pub fn container_name(&self, spec: &ContainerSpec) -> String {
+        format!("{}-{}-{}-{}", self.opts.namespace, spec.pod.tenant, spec.pod.pod_id, spec.instance)
     }
 
     fn namespace_filters(&self) -> HashMap<&'static str, Vec<String>> {
@@ -158,7 +177,7 @@ impl Runtime for DockerRuntime {
         for tree in &spec.files {
             tree.destination_segments()?;
         }
-        let name = spec.name();
+        let name = self.container_name(spec);
         let deadline = Instant::now() + NAME_SETTLE_TIMEOUT;
         loop {
             let body =

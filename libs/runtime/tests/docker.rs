@@ -40,6 +40,32 @@ impl Drop for Scoped {
     }
 }
 
+/// Two deployments on one engine, each with its own namespace, run the same tenant's pod of
+/// the same id side by side: the namespace prefixes the container name.
+#[tokio::test]
+async fn namespaces_sharing_an_engine_run_the_same_pod_id_apart() {
+    let (a, b) = (Scoped::new().await, Scoped::new().await);
+    let spec = httpd("same-id");
+    let (x, y) = tokio::join!(a.rt.spawn(&spec), b.rt.spawn(&spec));
+    let (x, y) = (x.expect("spawn in the first namespace"), y.expect("spawn in the second namespace"));
+    assert_ne!(x.id, y.id);
+    assert_eq!(a.rt.container_name(&spec), format!("{}-t-same-id-1", a.rt.namespace()));
+    for (rt, info) in [(&a.rt, &x), (&b.rt, &y)] {
+        let raw = rt.client().inspect_container(&info.id, None).await.expect("inspect");
+        assert_eq!(raw.name.as_deref(), Some(format!("/{}", rt.container_name(&spec)).as_str()));
+    }
+}
+
+#[tokio::test]
+async fn a_namespace_that_cannot_prefix_a_container_name_is_refused() {
+    for bad in ["", "-lead", "has space", "a/b", "ünï"] {
+        match DockerRuntime::connect(DockerOptions::new(bad)).await {
+            Err(RuntimeError::Invalid(why)) => assert!(why.contains("prefixes the names"), "{bad:?}: {why}"),
+            other => panic!("namespace {bad:?} must be refused, got {other:?}"),
+        }
+    }
+}
+
 fn httpd(pod: &str) -> corral_runtime::ContainerSpec {
     spec("t", pod, &["httpd", "-f", "-p", "8000", "-h", "/www"], &[("default", 8000)])
 }
@@ -82,10 +108,11 @@ async fn spawn_is_idempotent_even_when_concurrent() {
     let again = s.rt.spawn(&spec).await.expect("spawn again");
     assert_eq!(again.id, a.id);
 
-    let filters = HashMap::from([("name", vec![spec.name()])]);
+    let name = s.rt.container_name(&spec);
+    let filters = HashMap::from([("name", vec![name.clone()])]);
     let options = ListContainersOptionsBuilder::new().all(true).filters(&filters).build();
     let found = s.rt.client().list_containers(Some(options)).await.expect("list");
-    assert_eq!(found.len(), 1, "exactly one container named {}", spec.name());
+    assert_eq!(found.len(), 1, "exactly one container named {name}");
     assert_eq!(s.rt.list().await.expect("list").len(), 1);
 
     // An exited container is started again by spawn.

@@ -232,7 +232,7 @@ async fn docker_uploads_into_a_created_container_it_adopts() {
         "corral.generation=1".to_owned(),
         "corral.instance=1".to_owned(),
     ];
-    let mut args = vec!["create".to_owned(), "--name".to_owned(), bare.name()];
+    let mut args = vec!["create".to_owned(), "--name".to_owned(), s.rt.container_name(&bare)];
     for l in &labels {
         args.extend(["--label".to_owned(), l.clone()]);
     }
