@@ -20,19 +20,7 @@ use support::gated::{Gate, GatedBus};
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
 fn event(pod_id: &str, status: PodStatus) -> PodEvent {
-    PodEvent {
-        tenant: "dev".into(),
-        pod_id: pod_id.into(),
-        status,
-        generation: 1,
-        instance: 1,
-        container_id: None,
-        endpoint: None,
-        probe: None,
-        ts: 0,
-        message: String::new(),
-        traceparent: None,
-    }
+    PodEvent { tenant: "dev".into(), pod_id: pod_id.into(), status, generation: 1, instance: 1, ..PodEvent::default() }
 }
 
 async fn subscribe(bus: &dyn Bus) -> Consumer {

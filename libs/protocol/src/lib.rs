@@ -99,7 +99,7 @@ pub enum Observation {
 }
 
 /// Published on `corral.events` after every persisted status change of a pod.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct PodEvent {
     pub tenant: String,
     pub pod_id: String,
@@ -202,11 +202,10 @@ mod tests {
             generation: 2,
             instance: 1,
             container_id: Some("c1".into()),
-            endpoint: None,
             probe: Some(ProbeKind::Tcp),
             ts: 5,
-            message: String::new(),
             traceparent: traceparent.map(str::to_owned),
+            ..PodEvent::default()
         }
     }
 

@@ -132,9 +132,7 @@ pub fn creating_event(pod: &PodKey, container_id: &str, endpoint: Endpoint, prob
         container_id: Some(container_id.to_string()),
         endpoint: Some(endpoint),
         probe: Some(probe),
-        ts: 0,
-        message: String::new(),
-        traceparent: None,
+        ..PodEvent::default()
     }
 }
 
