@@ -187,12 +187,7 @@ mod tests {
             status: PodStatus::Available,
             generation: 1,
             instance: 1,
-            container_id: None,
-            endpoint: None,
-            probe: None,
-            ts: 0,
-            message: String::new(),
-            traceparent: None,
+            ..PodEvent::default()
         };
         let body = corral_protocol::encode(&event).expect("encode");
         assert!(matches!(decode::<Incoming>(&body, None), Ok(Incoming::Pod(e)) if e.pod_id == "i1"));

@@ -26,12 +26,15 @@ mod pods;
 pub mod reconcile;
 pub mod records;
 
+pub use pods::PassKicks;
+
 use std::collections::BTreeSet;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use corral_bus::kicks::KickPublisher;
 use corral_bus::{Bus, Topology};
 use corral_config::Config;
 use corral_model::Millis;
@@ -105,8 +108,9 @@ pub async fn run_with(
     renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut pass = tokio::time::interval(timing.full_pass_every);
     pass.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    let kicks = KickPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_kicks_per_message));
     let mut manager =
-        Manager { deps, shards: cfg.spawner.shards, wake: Arc::clone(&wake), cache: RecordCache::default() };
+        Manager { deps, kicks, shards: cfg.spawner.shards, wake: Arc::clone(&wake), cache: RecordCache::default() };
     let mut leader_until: Option<Instant> = None;
     let leading = |until: Option<Instant>| until.is_some_and(|t| Instant::now() < t);
     tokio::pin!(shutdown);
@@ -159,6 +163,7 @@ pub async fn run_with(
 /// The leader's state between passes.
 struct Manager {
     deps: Deps,
+    kicks: KickPublisher,
     shards: u32,
     wake: Arc<Wake>,
     cache: RecordCache,
@@ -171,22 +176,20 @@ impl Manager {
         if pools.is_some_and(BTreeSet::is_empty) {
             return;
         }
-        if let Err(e) = reconcile_some(&self.deps, self.shards, &mut self.cache, &self.wake, pools).await {
+        let mut kicks = PassKicks::new(self.kicks.clone(), self.shards);
+        let outcome = reconcile_some(&self.deps, &mut kicks, &mut self.cache, &self.wake, pools).await;
+        kicks.finish().await;
+        if let Err(e) = outcome {
             tracing::warn!(error = %e, "pool pass failed; retrying next pass");
         }
     }
-}
-
-/// One pass over every pool, for tests and tools: what the leader runs periodically.
-pub async fn reconcile_all(deps: &Deps, shards: u32) -> Result<(), StoreError> {
-    reconcile_some(deps, shards, &mut RecordCache::default(), &Wake::default(), None).await
 }
 
 /// One pass over `only` (every pool if `None`). A failing pool is logged and the others
 /// still get their pass.
 async fn reconcile_some(
     deps: &Deps,
-    shards: u32,
+    kicks: &mut PassKicks,
     cache: &mut RecordCache,
     wake: &Wake,
     only: Option<&BTreeSet<String>>,
@@ -213,7 +216,7 @@ async fn reconcile_some(
             None => None,
         };
         let tpl = template.as_ref().map(|(t, v)| (t, *v));
-        match reconcile::reconcile_pool(deps, shards, cache, &pool_id, &cfg, tpl, now_millis()).await {
+        match reconcile::reconcile_pool(deps, kicks, cache, &pool_id, &cfg, tpl, now_millis()).await {
             Ok(pass) => {
                 if pass.report != reconcile::PassReport::default() {
                     tracing::info!(pool = pool_id, report = ?pass.report, "pool reconciled");

@@ -7,7 +7,7 @@ use corral_store::{MemberState, PodRecord, StoreError};
 
 use crate::Deps;
 use crate::decide::{Decision, PodFacts, decide};
-use crate::pods::{create_member_pod, delete_member_pod};
+use crate::pods::{PassKicks, create_member_pod, delete_member_pod};
 use crate::records::RecordCache;
 
 /// What one pass did, for logs and tests.
@@ -40,10 +40,10 @@ fn facts(rec: &PodRecord) -> PodFacts<'_> {
 }
 
 /// Reconciles `pool` once. `template` is `None` once the template is gone: the pool then
-/// only drains.
+/// only drains. The pass's kicks are in `kicks`; the caller awaits them.
 pub async fn reconcile_pool(
     deps: &Deps,
-    shards: u32,
+    kicks: &mut PassKicks,
     cache: &mut RecordCache,
     pool_id: &str,
     cfg: &PoolConfig,
@@ -51,7 +51,6 @@ pub async fn reconcile_pool(
     now: Millis,
 ) -> Result<PoolPass, StoreError> {
     let store = deps.store.as_ref();
-    let bus = deps.bus.as_ref();
     let mut report = PassReport::default();
     let mut counts = PoolCounts::default();
     let mut unclaimed: Vec<(String, MemberState)> = Vec::new();
@@ -75,7 +74,7 @@ pub async fn reconcile_pool(
             Decision::Replace => {
                 // Withdraw first: once withdrawn no claim can take it, so deleting is safe.
                 if store.pool_withdraw(pool_id, &m.id).await? {
-                    delete_member_pod(store, bus, shards, key, now).await?;
+                    delete_member_pod(store, kicks, key, now).await?;
                     report.removed += 1;
                 } else {
                     state = Some(MemberState::Claimed);
@@ -86,7 +85,7 @@ pub async fn reconcile_pool(
                 report.released += 1;
             }
             Decision::Cull => {
-                delete_member_pod(store, bus, shards, key, now).await?;
+                delete_member_pod(store, kicks, key, now).await?;
                 store.pool_release(pool_id, &m.id).await?;
                 report.culled += 1;
             }
@@ -118,7 +117,7 @@ pub async fn reconcile_pool(
                     if !store.pool_reserve(pool_id, &id, version, cfg.cap, now).await? {
                         break;
                     }
-                    create_member_pod(deps, shards, t, pool_id, &id, &pool_owner(&cfg.template), now).await?;
+                    create_member_pod(deps, kicks, t, pool_id, &id, &pool_owner(&cfg.template), now).await?;
                     kept.push(id);
                     report.created += 1;
                 }
@@ -126,7 +125,7 @@ pub async fn reconcile_pool(
             PoolAction::Drain { warming, available } => {
                 for id in pick_drain(&unclaimed, warming, available) {
                     if store.pool_withdraw(pool_id, &id).await? {
-                        delete_member_pod(store, bus, shards, &PodKey::new(&cfg.tenant, &id), now).await?;
+                        delete_member_pod(store, kicks, &PodKey::new(&cfg.tenant, &id), now).await?;
                         kept.retain(|k| *k != id);
                         report.removed += 1;
                     }

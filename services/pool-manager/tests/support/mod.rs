@@ -81,12 +81,7 @@ pub async fn announce(bus: &dyn Bus, tenant: &str, pod_id: &str, status: PodStat
         status,
         generation: 1,
         instance: 1,
-        container_id: None,
-        endpoint: None,
-        probe: None,
-        ts: 0,
-        message: String::new(),
-        traceparent: None,
+        ..PodEvent::default()
     };
     let body = corral_protocol::encode(&event).expect("encode");
     bus.publish_event(EVENTS_EXCHANGE, &event_routing_key(tenant, status.as_str()), OutMessage::new(body))
