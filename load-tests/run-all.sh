@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Builds corral-load (and the `corral` binary the scale scenario runs as its spawner) in
+# Builds corral-load (and the `corral` binary the scale scenarios run as spawners) in
 # release and runs every scenario with its default size, refreshing load-tests/RESULTS.md
 # (and leaving per-run files in load-tests/results/). Under 15 minutes on a 2-core machine
 # once built (864 s measured on a busy one).
@@ -40,6 +40,7 @@ run claims --runtime process "$@"
 run spawn-storm "$@"
 run spawn-storm --runtime docker "$@"
 run scale "$@"
+run scale-out "$@"
 run requests "$@"
 
 echo "done in $((SECONDS - started)) s: see load-tests/RESULTS.md" >&2

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
 
-use crate::scenarios::{claims, pipeline, requests, scale, scale_probe, spawn_latency, spawn_storm};
+use crate::scenarios::{claims, pipeline, requests, scale, scale_out, scale_probe, spawn_latency, spawn_storm};
 use crate::stack::RuntimeChoice;
 
 /// Corral's load generator and benchmarks.
@@ -135,6 +135,22 @@ pub enum Scenario {
     ///
     /// Example: `corral-load scale --sizes 1000,5000 --resync-pods 1000 --probe-count 5000`.
     Scale(scale::Args),
+    /// Whether a second spawner adds throughput: pods through the pipeline (simulated
+    /// runtime) with 1 and 2 spawners, each a process of its own with the same CPU budget.
+    ///
+    /// Every spawner runs as `corral serve spawner` (the binary next to this one; `cargo
+    /// build --release -p corral`), placed in a cgroup of its own whose CPU quota is
+    /// `--spawner-cpus` cores, as a deployment gives each replica a CPU limit (needs root and
+    /// a cgroup CPU controller). Each round starts its spawners, waits until they share the
+    /// shards, posts `--pods` pods and times them to the last AVAILABLE event, then stops
+    /// the spawners and purges the pods. Rounds alternate (1, 2, 2, 1, …); the first count's
+    /// rounds are the baseline. Target: every round with 2 spawners beats every round with 1.
+    ///
+    /// Without a budget (`--spawner-cpus 0`) the spawners share this machine's cores with a
+    /// stack that already saturates them, which no count of replicas can change.
+    ///
+    /// Example: `corral-load scale-out --pods 2000 --spawner-cpus 0.2 --rounds 1`.
+    ScaleOut(scale_out::Args),
     /// Internal: the memory breakdown probe `scale` runs as a child process.
     #[command(hide = true)]
     ScaleProbe(scale_probe::ProbeArgs),
@@ -151,6 +167,7 @@ impl Scenario {
             Self::SpawnStorm(a) => format!("spawn-storm-{}", a.runtime.as_str()),
             Self::Requests(_) => "requests".into(),
             Self::Scale(_) => "scale".into(),
+            Self::ScaleOut(_) => "scale-out".into(),
             Self::ScaleProbe(_) => "scale-probe".into(),
         }
     }
@@ -172,12 +189,13 @@ mod tests {
 
     #[test]
     fn reports_are_named_by_scenario_and_non_default_runtime() {
-        let table: [(&[&str], &str); 6] = [
+        let table: [(&[&str], &str); 7] = [
             (&["claims"], "claims"),
             (&["claims", "--runtime", "process"], "claims-process"),
             (&["spawn-storm"], "spawn-storm-process"),
             (&["spawn-storm", "--runtime", "docker"], "spawn-storm-docker"),
             (&["scale"], "scale"),
+            (&["scale-out"], "scale-out"),
             (&["--quiet", "requests"], "requests"),
         ];
         for (args, name) in table {

@@ -3,6 +3,7 @@
 mod api;
 mod cli;
 mod compile_load;
+mod cpu_cap;
 mod facts;
 mod procmem;
 mod progress;
@@ -79,6 +80,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Scenario::SpawnStorm(args) => Box::pin(scenarios::spawn_storm::run(&target, args, &common, progress)).await,
             Scenario::Requests(args) => Box::pin(scenarios::requests::run(&target, args, &common, progress)).await,
             Scenario::Scale(args) => Box::pin(scenarios::scale::run(target.clone(), args, &common, progress)).await,
+            Scenario::ScaleOut(args) => {
+                Box::pin(scenarios::scale_out::run(target.clone(), args, &common, progress)).await
+            }
             Scenario::ScaleProbe(_) => Err(anyhow::anyhow!("scale-probe runs without a target")),
         }
     };
@@ -146,6 +150,7 @@ async fn target_for(scenario: &Scenario, common: &Common) -> anyhow::Result<Targ
         Scenario::SpawnStorm(args) => args.stack_options(common),
         Scenario::Requests(args) => args.stack_options(common),
         Scenario::Scale(args) => args.stack_options(common),
+        Scenario::ScaleOut(args) => args.stack_options(common),
         Scenario::ScaleProbe(_) => anyhow::bail!("scale-probe runs without a target"),
     };
     eprintln!("{}: starting an in-process stack", scenario.name());

@@ -17,6 +17,8 @@ pub mod raw_amqp;
 pub mod raw_docker;
 pub mod requests;
 pub mod scale;
+pub mod scale_out;
+mod scale_out_report;
 pub mod scale_probe;
 mod scale_report;
 mod scale_spawner;

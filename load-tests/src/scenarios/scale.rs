@@ -12,8 +12,6 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use corral_bus::amqp::AmqpBus;
-use corral_store::Store as _;
-use futures::StreamExt as _;
 use serde_json::json;
 
 use super::pipeline_load::{PostPlan, Tracker, merge, post_all, subscribe, track};
@@ -98,7 +96,7 @@ pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Pr
 }
 
 /// Creates `n` pods named `prefix…` through the gateway, `concurrency` at a time.
-async fn post(target: &Arc<Target>, prefix: &str, n: usize, concurrency: usize) -> anyhow::Result<Duration> {
+pub(super) async fn post(target: &Arc<Target>, prefix: &str, n: usize, concurrency: usize) -> anyhow::Result<Duration> {
     let plan = Arc::new(PostPlan {
         target: target.clone(),
         body: json!({"image": "corral-test/busybox", "networking": {"default": {"protocol": "local_only", "port": 5000}}}),
@@ -119,7 +117,7 @@ async fn post(target: &Arc<Target>, prefix: &str, n: usize, concurrency: usize) 
 }
 
 /// Waits until the tracker saw `n` pods AVAILABLE; when the last one arrived.
-async fn wait_available(
+pub(super) async fn wait_available(
     tracker: &Tracker,
     n: usize,
     timeout: Duration,
@@ -142,7 +140,11 @@ async fn wait_available(
 }
 
 /// A tracker of `prefix`'s AVAILABLE events, and what stops it.
-async fn tracked(bus: &AmqpBus, tenant: &str, prefix: &str) -> anyhow::Result<(Arc<Tracker>, impl FnOnce())> {
+pub(super) async fn tracked(
+    bus: &AmqpBus,
+    tenant: &str,
+    prefix: &str,
+) -> anyhow::Result<(Arc<Tracker>, impl FnOnce())> {
     let consumer = subscribe(bus, tenant).await.context("subscribing to pod events")?;
     let tracker = Arc::new(Tracker::default());
     let task = track(consumer.stream, tracker.clone(), prefix.to_string());
@@ -183,17 +185,7 @@ async fn resync(
     // The pods must not be adopted by the next phase's spawner: stop this one and purge them
     // from the store (cleanup, not measured).
     stack.stop_spawners().await;
-    let mut keys = Vec::new();
-    for shard in 0..stack.cfg.spawner.shards {
-        keys.extend(stack.store.list_shard(shard).await.context("listing a shard")?.into_iter().map(|k| (k, shard)));
-    }
-    let purged = futures::stream::iter(keys)
-        .map(|(k, shard)| async move { stack.store.purge_pod(&k, shard).await })
-        .buffer_unordered(64)
-        .filter(|r| futures::future::ready(r.is_err()))
-        .count()
-        .await;
-    anyhow::ensure!(purged == 0, "{purged} pods of the resync phase could not be purged");
+    stack.purge_pods().await.context("purging the resync phase's pods")?;
     Ok(resync)
 }
 

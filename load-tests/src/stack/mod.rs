@@ -2,8 +2,8 @@
 //! (as the end-to-end tests do), or a gateway that is already running (`--url`).
 //!
 //! - `config`: options, the services' configuration, the shared runtime.
-//! - `spawners`: spawners that can be stopped and added while the stack runs, and the wait
-//!   for settled shard ownership.
+//! - `spawners`: spawners that can be stopped and added while the stack runs, the wait for
+//!   settled shard ownership, and purging pods between phases.
 
 mod config;
 mod spawners;

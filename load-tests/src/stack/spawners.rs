@@ -1,9 +1,12 @@
 //! The stack's spawners: each one stoppable on its own (the scale scenario hands its pods
-//! over from one spawner to a fresh one), and the wait for their shard ownership to settle.
+//! over from one spawner to a fresh one), the wait for their shard ownership to settle, and
+//! the purge of pods between phases run by different spawners.
 
 use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
+use corral_store::Store as _;
+use futures::StreamExt as _;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument as _;
 
@@ -55,6 +58,24 @@ impl LocalStack {
                 }
             }
         }
+    }
+
+    /// Removes every pod of the namespace from the store (not through the API: no spawner
+    /// stops anything), so that the next phase's spawners adopt none of them.
+    pub async fn purge_pods(&self) -> anyhow::Result<()> {
+        let mut keys = Vec::new();
+        for shard in 0..self.cfg.spawner.shards {
+            keys.extend(self.store.list_shard(shard).await.context("listing a shard")?.into_iter().map(|k| (k, shard)));
+        }
+        let store = &self.store;
+        let failed = futures::stream::iter(keys)
+            .map(|(k, shard)| async move { store.purge_pod(&k, shard).await })
+            .buffer_unordered(64)
+            .filter(|r| futures::future::ready(r.is_err()))
+            .count()
+            .await;
+        anyhow::ensure!(failed == 0, "{failed} pods could not be purged");
+        Ok(())
     }
 
     /// Waits until every shard is leased and the leases are spread over `spawners` holders
