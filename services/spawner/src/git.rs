@@ -38,7 +38,12 @@ pub async fn prepare(ctx: &Context, d: &Desired, spec: &mut ContainerSpec) -> Re
     let pod_dir = pod_dir(ctx, &d.key());
     let source = d.spec.session.as_ref().and_then(|s| s.git.as_ref());
     let Some(source) = source else {
-        remove_dir(&pod_dir).await;
+        // Most pods never had a git source. One stat of a local path costs microseconds,
+        // while `remove_dir` goes through the blocking pool (two thread hand-offs) on every
+        // spawn, so the removal is only sent there when a clone of an earlier generation is left.
+        if std::fs::symlink_metadata(&pod_dir).is_ok() {
+            remove_dir(&pod_dir).await;
+        }
         return Ok(());
     };
     let keep = d.generation.to_string();

@@ -211,3 +211,57 @@ async fn a_clone_that_takes_too_long_is_stopped() {
     }
     drop(listener);
 }
+
+// ---- a generation without a git source ----
+
+fn context_with_git_dir(git_dir: &Path) -> Context {
+    use std::sync::Arc;
+
+    use corral_bus::memory::MemoryBus;
+    use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
+    use corral_testkit::MemoryStore;
+
+    let deps = crate::Deps {
+        store: Arc::new(MemoryStore::new()),
+        bus: Arc::new(MemoryBus::new()),
+        runtime: Arc::new(SimulatedRuntime::new(SimulatedOptions {
+            namespace: "t".into(),
+            start_delay: Duration::ZERO,
+        })),
+    };
+    let toml = format!("[spawner]\ngit_dir = {:?}\n[runtime]\nnamespace = \"ns\"\n", git_dir.display().to_string());
+    let cfg = corral_config::Config::from_toml_over_defaults(&toml).expect("config");
+    Context::new(cfg, deps, "test".into())
+}
+
+fn plain_desired(pod_id: &str) -> Desired {
+    let spec = corral_model::PodSpec { pod_id: pod_id.into(), image: "img".into(), ..Default::default() };
+    Desired {
+        tenant: "dev".into(),
+        owner: "o".into(),
+        spec,
+        status_requested: corral_model::StatusRequested::On,
+        generation: 2,
+        deleted: false,
+        creation_ts: 0,
+        update_ts: 0,
+    }
+}
+
+#[tokio::test]
+async fn a_generation_without_git_removes_earlier_clones_and_creates_nothing() {
+    let t = Temp::new();
+    let ctx = context_with_git_dir(&t.0);
+    let left = t.0.join("ns/dev/old/1/done");
+    std::fs::create_dir_all(&left).expect("an earlier generation's clone");
+    let d = plain_desired("old");
+    let mut spec = crate::effects::container_spec(&ctx, &d, 1);
+    prepare(&ctx, &d, &mut spec).await.expect("nothing to clone");
+    assert!(!t.0.join("ns/dev/old").exists(), "the earlier clone is gone");
+    assert!(spec.files.is_empty());
+
+    let d = plain_desired("fresh");
+    prepare(&ctx, &d, &mut spec).await.expect("nothing to clone");
+    assert!(!t.0.join("ns/dev/fresh").exists(), "nothing is created for a pod without git");
+    assert!(t.0.join("ns/dev").exists(), "other pods' directories are left alone");
+}
