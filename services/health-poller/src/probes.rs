@@ -122,6 +122,7 @@ async fn probe_until_ready(target: Target, publisher: Publisher, settings: Setti
     // Attempts that did not end the task: a failed probe, or a `Ready` not published.
     let mut failed = 0u32;
     let mut last_error = String::new();
+    tracing::debug!(endpoint = %format_args!("{}:{}", target.endpoint.host, target.endpoint.port), "probing");
     loop {
         if failed > 0 {
             tokio::time::sleep(retry_delay(failed, settings.probe_interval)).await;
