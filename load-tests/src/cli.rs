@@ -74,7 +74,8 @@ pub enum Scenario {
     /// through the Docker API, interleaved, one at a time.
     SpawnLatency(spawn_latency::Args),
     /// Pipeline throughput on the simulated runtime: pods/s from the first POST to the last
-    /// AVAILABLE, vs raw RabbitMQ publish→consume throughput of the same broker.
+    /// AVAILABLE, vs raw RabbitMQ publish→consume throughput of the same broker, measured
+    /// before and after the pipeline. Targets: ≥ 2000 pods/s and ≥ 25% of the broker's rate.
     Pipeline(pipeline::Args),
     /// Binder pool claims (`POST /api/applications/{template}`) by 1, 10 and 100 concurrent
     /// clients vs cold spawns of the same template; then whether refills keep `available`

@@ -86,7 +86,7 @@ impl Args {
     }
 }
 
-/// Runs the baseline, then the pipeline, against `target`.
+/// Runs the baseline, the pipeline against `target`, then the baseline again.
 pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Progress) -> anyhow::Result<Outcome> {
     let prefix = format!("p{}", run_tag());
     let plan = Arc::new(PostPlan {
@@ -101,23 +101,27 @@ pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Pr
         done: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
     });
-    let baseline = if args.baseline_messages > 0 {
-        let kick = ShardMessage::Kick { tenant: common.tenant.clone(), pod_id: plan.pod_id(0), generation: 1 };
-        let body = corral_protocol::encode(&kick).context("encoding a kick")?;
-        let o = RawAmqpOptions {
-            amqp_url: common.amqp_url.clone(),
-            messages: args.baseline_messages,
-            in_flight: args.baseline_in_flight,
-            prefetch: args.baseline_prefetch,
-            body,
-            timeout: Duration::from_secs(args.timeout_s),
-        };
-        eprintln!("pipeline: raw RabbitMQ baseline, {} messages", o.messages);
-        let before = Snapshot::take(&common.redis_url).await;
-        let result = raw_amqp::run(&o).await.context("raw rabbitmq baseline")?;
-        Some((result, before.until(&Snapshot::take(&common.redis_url).await)))
-    } else {
-        None
+    let baseline_options = (args.baseline_messages > 0)
+        .then(|| -> anyhow::Result<RawAmqpOptions> {
+            let kick = ShardMessage::Kick { tenant: common.tenant.clone(), pod_id: plan.pod_id(0), generation: 1 };
+            Ok(RawAmqpOptions {
+                amqp_url: common.amqp_url.clone(),
+                messages: args.baseline_messages,
+                in_flight: args.baseline_in_flight,
+                prefetch: args.baseline_prefetch,
+                body: corral_protocol::encode(&kick).context("encoding a kick")?,
+                timeout: Duration::from_secs(args.timeout_s),
+            })
+        })
+        .transpose()?;
+    let baseline = match &baseline_options {
+        Some(o) => {
+            eprintln!("pipeline: raw RabbitMQ baseline, {} messages", o.messages);
+            let before = Snapshot::take(&common.redis_url).await;
+            let result = raw_amqp::run(o).await.context("raw rabbitmq baseline")?;
+            Some((result, before.until(&Snapshot::take(&common.redis_url).await)))
+        }
+        None => None,
     };
 
     let events_ns = match (&target.local, &args.events_namespace) {
@@ -155,6 +159,15 @@ pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Pr
         }
     }
     let last_arrival = arrivals.values().max().copied();
+    // The machine's speed drifts within minutes: a second baseline after the pipeline
+    // brackets it, and the ratio is taken against the mean of the two.
+    let baseline_after = match &baseline_options {
+        Some(o) => {
+            eprintln!("pipeline: raw RabbitMQ baseline again, {} messages", o.messages);
+            Some(raw_amqp::run(o).await.context("raw rabbitmq baseline after the pipeline")?)
+        }
+        None => None,
+    };
     let verified = verify_in_store(&target, &plan).await?;
     if target.local.is_none() {
         delete_remote(&plan, args.concurrency).await;
@@ -171,6 +184,7 @@ pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Pr
         timeline,
         timed_out,
         baseline,
+        baseline_after,
         usage,
         verified,
     };

@@ -14,6 +14,8 @@ use crate::usage::{OTHER, Usage};
 
 /// The target the report checks against.
 const TARGET_PODS_PER_S: f64 = 2000.0;
+/// Pods/s as a share of the raw broker round trips measured in the same run.
+const TARGET_PCT_OF_BASELINE: f64 = 25.0;
 
 /// Everything the pipeline run measured.
 pub struct Figures<'a> {
@@ -32,6 +34,8 @@ pub struct Figures<'a> {
     pub timed_out: bool,
     /// The baseline's figures and the CPU it cost.
     pub baseline: Option<(RawAmqpResult, Usage)>,
+    /// The same baseline measured again once the pipeline finished.
+    pub baseline_after: Option<RawAmqpResult>,
     pub usage: Usage,
     /// Pods found AVAILABLE in the store afterwards (in-process stack only).
     pub verified: Option<usize>,
@@ -50,7 +54,8 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
     let wall = f.last_arrival.map(|e| e.duration_since(f.t0).as_secs_f64()).unwrap_or(0.0);
     let post = f.posted.latency.summary();
     let baseline = f.baseline.as_ref().map(|(b, _)| b);
-    let pct = baseline.map(|b| pods_per_s / b.msgs_per_s * 100.0);
+    let baseline_rate = baseline.map(|b| bracketing_rate(b, f.baseline_after.as_ref()));
+    let pct = baseline_rate.map(|r| pods_per_s / r * 100.0);
     let verdict = if pods_per_s >= TARGET_PODS_PER_S { "met" } else { "NOT met" };
     let stack = match &target.local {
         Some(_) => format!(
@@ -97,14 +102,22 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
     if let Some(v) = f.verified {
         md.push_str(&format!("| AVAILABLE in the store afterwards | {v} |\n"));
     }
-    if let (Some(b), Some(p)) = (baseline, pct) {
-        md.push_str(&format!(
-            "| raw RabbitMQ baseline ({} msgs of {} B, confirm + ack) | {:.0} msgs/s |\n",
-            b.messages, b.message_bytes, b.msgs_per_s
-        ));
+    if let (Some(b), Some(rate), Some(p)) = (baseline, baseline_rate, pct) {
+        let label = format!("raw RabbitMQ baseline ({} msgs of {} B, confirm + ack)", b.messages, b.message_bytes);
+        match &f.baseline_after {
+            Some(after) => md.push_str(&format!(
+                "| {label}, before / after the pipeline | {:.0} / {:.0} msgs/s (mean {rate:.0}) |\n",
+                b.msgs_per_s, after.msgs_per_s
+            )),
+            None => md.push_str(&format!("| {label} | {rate:.0} msgs/s |\n")),
+        }
         md.push_str(&format!("| Corral pods/s as % of the baseline | {p:.1}% |\n"));
     }
     md.push_str(&format!("\nTarget: ≥ {TARGET_PODS_PER_S:.0} pods/s — **{verdict}**"));
+    if let Some(p) = pct {
+        let met = if p >= TARGET_PCT_OF_BASELINE { "met" } else { "NOT met" };
+        md.push_str(&format!("; ≥ {TARGET_PCT_OF_BASELINE:.0}% of the raw broker rate — **{met}** ({p:.1}%)"));
+    }
     if f.timed_out {
         md.push_str(&format!(" (the run timed out after {} s)", args.timeout_s));
     }
@@ -158,15 +171,28 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
         "post_to_available": f.post_to_available,
         "events_before_post_answer": f.early,
         "baseline": baseline,
+        "baseline_after": f.baseline_after,
+        "baseline_msgs_per_s": baseline_rate,
         "baseline_usage": f.baseline.as_ref().map(|(_, u)| u),
         "corral_pct_of_baseline": pct,
         "target_pods_per_s": TARGET_PODS_PER_S,
         "target_met": pods_per_s >= TARGET_PODS_PER_S,
+        "target_pct_of_baseline": TARGET_PCT_OF_BASELINE,
+        "target_pct_met": pct.map(|p| p >= TARGET_PCT_OF_BASELINE),
         "usage": f.usage,
         "timeline": f.timeline.iter().map(|(t, p, a)| json!({"t_s": t, "posted": p, "available": a})).collect::<Vec<_>>(),
         "first_failures": f.posted.failures.iter().take(5).collect::<Vec<_>>(),
     });
     Outcome { params, results, markdown: md }
+}
+
+/// The baseline rate the pipeline is compared with: the mean of the runs before and after
+/// it when both exist.
+fn bracketing_rate(before: &RawAmqpResult, after: Option<&RawAmqpResult>) -> f64 {
+    match after {
+        Some(a) => (before.msgs_per_s + a.msgs_per_s) / 2.0,
+        None => before.msgs_per_s,
+    }
 }
 
 /// CPU seconds by process during the Corral part, per pod, and the same per message of
@@ -199,4 +225,30 @@ fn cpu_table(f: &Figures<'_>, wall: f64, pods: f64) -> String {
         cores * 100
     ));
     md
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run_at(msgs_per_s: f64) -> RawAmqpResult {
+        RawAmqpResult {
+            messages: 100,
+            message_bytes: 64,
+            seconds: 100.0 / msgs_per_s,
+            msgs_per_s,
+            publish_seconds: 0.0,
+            confirm_latency: Summary::default(),
+        }
+    }
+
+    #[test]
+    fn the_pipeline_is_compared_with_the_mean_of_the_baselines_around_it() {
+        let cases =
+            [(10_000.0, None, 10_000.0), (10_000.0, Some(14_000.0), 12_000.0), (9_000.0, Some(9_000.0), 9_000.0)];
+        for (before, after, want) in cases {
+            let after = after.map(run_at);
+            assert_eq!(bracketing_rate(&run_at(before), after.as_ref()), want, "{before} then {after:?}");
+        }
+    }
 }
