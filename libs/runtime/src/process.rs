@@ -12,6 +12,7 @@
 //! restarted spawner adopts the processes its predecessor started.
 
 mod launch;
+mod ports;
 mod procfs;
 mod state;
 mod watch;

@@ -37,6 +37,8 @@ pub struct Milestones {
     /// The runtime reported the container (or process) started.
     pub started: Option<i64>,
     pub available: Option<i64>,
+    /// Containers started for the pod (more than one: it was restarted).
+    pub starts: usize,
 }
 
 impl Milestones {
@@ -47,6 +49,7 @@ impl Milestones {
             spawn: at("spawn requested"),
             started: at("container started"),
             available: at("pod is AVAILABLE"),
+            starts: log.iter().filter(|e| e.message.starts_with("container started")).count(),
         }
     }
 }

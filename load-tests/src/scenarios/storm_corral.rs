@@ -44,6 +44,8 @@ pub struct CorralStorm {
     pub teardown: Duration,
     /// Where the time went, from the pods' action logs (ms): (what, distribution).
     pub phases: Vec<(&'static str, Summary)>,
+    /// Pods whose container was started more than once (a restart inside the storm).
+    pub restarted: usize,
 }
 
 /// What every storm of a run shares.
@@ -101,7 +103,7 @@ pub async fn storm(
     let all_available = arrivals.values().max().map_or(t0.elapsed(), |at| at.saturating_duration_since(t0));
     let statuses = target.pod_statuses().await?;
     let verified = ids.iter().filter(|id| statuses.get(*id).is_some_and(|s| s == "AVAILABLE")).count();
-    let phases = phases(target, tenant, &ids, t0_wall).await?;
+    let (phases, restarted) = phases(target, tenant, &ids, t0_wall).await?;
     let teardown = teardown(target, &ids, prefix, timeout).await?;
     Ok(CorralStorm {
         pods,
@@ -114,17 +116,19 @@ pub async fn storm(
         timed_out,
         teardown,
         phases,
+        restarted,
     })
 }
 
 /// Distributions of the pods' milestones: each step's duration, and when the spawner
-/// started each attempt and the runtime reported each start, counted from the first POST.
+/// started each attempt and the runtime reported each start, counted from the first POST;
+/// and how many pods were started more than once.
 async fn phases(
     target: &Target,
     tenant: &str,
     ids: &[String],
     t0_wall: i64,
-) -> anyhow::Result<Vec<(&'static str, Summary)>> {
+) -> anyhow::Result<(Vec<(&'static str, Summary)>, usize)> {
     let stack = target.local_stack("spawn-storm")?;
     let logs: Vec<Milestones> = futures::stream::iter(ids)
         .map(|id| async move { stack.store.action_log(&PodKey::new(tenant, id)).await.map(|l| Milestones::of(&l)) })
@@ -140,13 +144,15 @@ async fn phases(
         l.summary()
     };
     let diff = |a: Option<i64>, b: Option<i64>| Some(b? - a?);
-    Ok(vec![
+    let restarted = logs.iter().filter(|m| m.starts > 1).count();
+    let phases = vec![
         ("stored → spawn requested (kick → actor)", dist(&|m| diff(m.created, m.spawn))),
         ("spawn requested → started (runtime)", dist(&|m| diff(m.spawn, m.started))),
         ("started → AVAILABLE (probe → actor)", dist(&|m| diff(m.started, m.available))),
         ("spawn requested, since first POST", dist(&|m| diff(Some(t0_wall), m.spawn))),
         ("started, since first POST", dist(&|m| diff(Some(t0_wall), m.started))),
-    ])
+    ];
+    Ok((phases, restarted))
 }
 
 /// Waits until `pods` pods settled (AVAILABLE or ERROR) or the deadline; true if it passed.

@@ -157,6 +157,12 @@ pub fn summarise(args: &Args, m: &Measured) -> Outcome {
         .collect();
     md.push_str(&teardowns.join(", "));
     md.push_str(".\n");
+    for c in m.corral.iter().filter(|c| c.restarted > 0) {
+        md.push_str(&format!(
+            "\nCorral N={}: {} pods had their container started more than once during the storm.\n",
+            c.pods, c.restarted
+        ));
+    }
     for c in m.corral.iter().filter(|c| !corral_ok(c)) {
         md.push_str(&format!(
             "\nCorral N={} incomplete: {} POST failures, {} ERROR, {} verified AVAILABLE{}{}.\n",
@@ -195,6 +201,7 @@ pub fn summarise(args: &Args, m: &Measured) -> Outcome {
             "verified_available": c.verified,
             "timed_out": c.timed_out,
             "teardown_s": secs(c.teardown),
+            "restarted": c.restarted,
             "phases_ms": c.phases.iter().map(|(w, d)| json!({"phase": w, "summary": d})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "raw_docker": m.docker.iter().map(|r| json!({

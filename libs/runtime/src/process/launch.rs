@@ -51,20 +51,6 @@ pub(super) fn port_env(ports: &BTreeMap<String, u16>) -> BTreeMap<String, String
     env
 }
 
-/// A free loopback port per networking entry. The port is released before the process binds
-/// it, so another process could grab it first; acceptable for local development.
-pub(super) fn allocate_ports(spec: &ContainerSpec) -> Result<BTreeMap<String, u16>, RuntimeError> {
-    spec.ports
-        .iter()
-        .map(|p| {
-            let listener =
-                std::net::TcpListener::bind(("127.0.0.1", 0)).map_err(|e| io_err("allocating a port", &e))?;
-            let port = listener.local_addr().map_err(|e| io_err("allocating a port", &e))?.port();
-            Ok((p.name.clone(), port))
-        })
-        .collect()
-}
-
 fn now_millis() -> i64 {
     i64::try_from(time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000).unwrap_or(i64::MAX)
 }
@@ -75,7 +61,7 @@ fn now_millis() -> i64 {
 /// process's environment, so only when the container directory existed before).
 pub(super) fn launch(dir: &Path, id: &str, spec: &ContainerSpec, sweep: bool) -> Result<Record, RuntimeError> {
     let argv = argv(spec)?;
-    let ports = allocate_ports(spec)?;
+    let ports = super::ports::allocate_ports(spec)?;
     let work = dir.join(WORK_DIR);
     std::fs::create_dir_all(&work).map_err(|e| io_err("creating the work directory", &e))?;
     place_files(dir, &work, spec)?;
