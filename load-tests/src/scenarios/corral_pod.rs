@@ -28,7 +28,7 @@ pub struct Phases {
 }
 
 /// When a pod passed each milestone of a spawn (wall clock, ms), from its action log.
-#[derive(Debug, Clone, Copy, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct Milestones {
     /// Stored by the gateway.
     pub created: Option<i64>,
@@ -39,6 +39,8 @@ pub struct Milestones {
     pub available: Option<i64>,
     /// Containers started for the pod (more than one: it was restarted).
     pub starts: usize,
+    /// Why the first attempt was given up, when one was (the spawner's log line).
+    pub retried_because: Option<String>,
 }
 
 impl Milestones {
@@ -50,6 +52,9 @@ impl Milestones {
             started: at("container started"),
             available: at("pod is AVAILABLE"),
             starts: log.iter().filter(|e| e.message.starts_with("container started")).count(),
+            retried_because: log
+                .iter()
+                .find_map(|e| e.message.split_once("; retrying in").map(|(why, _)| why.to_owned())),
         }
     }
 }
@@ -146,5 +151,35 @@ impl CorralPods<'_> {
             anyhow::ensure!(t0.elapsed() < self.timeout, "pod {pod_id} not torn down within {:?}", self.timeout);
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use corral_model::ActionLogEntry;
+
+    use super::Milestones;
+
+    fn at(ts: i64, message: &str) -> ActionLogEntry {
+        ActionLogEntry { ts, actor: "spawner".into(), message: message.into() }
+    }
+
+    #[test]
+    fn a_restarted_pod_shows_its_first_start_and_why_it_was_retried() {
+        let log = [
+            at(1, "pod created by 'load'"),
+            at(2, "spawn requested (generation 1)"),
+            at(3, "container started (instance 1); waiting for readiness"),
+            at(4, "container exited with code 1 (process exited); retrying in 1.0s (attempt 2 of 5)"),
+            at(1004, "spawn requested (generation 1)"),
+            at(1005, "container started (instance 2); waiting for readiness"),
+            at(1009, "pod is AVAILABLE: container running and ready"),
+        ];
+        let m = Milestones::of(&log);
+        assert_eq!((m.created, m.spawn, m.started, m.available), (Some(1), Some(2), Some(3), Some(1009)));
+        assert_eq!(m.starts, 2);
+        assert_eq!(m.retried_because.as_deref(), Some("container exited with code 1 (process exited)"));
+        let clean = Milestones::of(&[log[0].clone(), log[1].clone(), log[2].clone(), log[6].clone()]);
+        assert_eq!((clean.starts, clean.retried_because), (1, None));
     }
 }

@@ -46,7 +46,15 @@ pub struct CorralStorm {
     pub phases: Vec<(&'static str, Summary)>,
     /// Pods whose container was started more than once (a restart inside the storm).
     pub restarted: usize,
+    /// Why the first few of them were restarted: (pod, the spawner's reason, the pod's output
+    /// the store kept).
+    pub restart_reasons: Vec<(String, String, String)>,
 }
+
+/// Restarted pods whose reasons a storm report lists.
+const REASONS_SHOWN: usize = 5;
+/// Output kept per listed pod: the end of it, where a server says why it stopped.
+const OUTPUT_TAIL_BYTES: usize = 300;
 
 /// What every storm of a run shares.
 pub struct StormSetup<'a> {
@@ -103,7 +111,7 @@ pub async fn storm(
     let all_available = arrivals.values().max().map_or(t0.elapsed(), |at| at.saturating_duration_since(t0));
     let statuses = target.pod_statuses().await?;
     let verified = ids.iter().filter(|id| statuses.get(*id).is_some_and(|s| s == "AVAILABLE")).count();
-    let (phases, restarted) = phases(target, tenant, &ids, t0_wall).await?;
+    let (phases, restarted, restart_reasons) = phases(target, tenant, &ids, t0_wall).await?;
     let teardown = teardown(target, &ids, prefix, timeout).await?;
     Ok(CorralStorm {
         pods,
@@ -117,18 +125,19 @@ pub async fn storm(
         teardown,
         phases,
         restarted,
+        restart_reasons,
     })
 }
 
 /// Distributions of the pods' milestones: each step's duration, and when the spawner
 /// started each attempt and the runtime reported each start, counted from the first POST;
-/// and how many pods were started more than once.
+/// and how many pods were started more than once, with why (for the first few).
 async fn phases(
     target: &Target,
     tenant: &str,
     ids: &[String],
     t0_wall: i64,
-) -> anyhow::Result<(Vec<(&'static str, Summary)>, usize)> {
+) -> anyhow::Result<(Vec<(&'static str, Summary)>, usize, Vec<(String, String, String)>)> {
     let stack = target.local_stack("spawn-storm")?;
     let logs: Vec<Milestones> = futures::stream::iter(ids)
         .map(|id| async move { stack.store.action_log(&PodKey::new(tenant, id)).await.map(|l| Milestones::of(&l)) })
@@ -145,6 +154,15 @@ async fn phases(
     };
     let diff = |a: Option<i64>, b: Option<i64>| Some(b? - a?);
     let restarted = logs.iter().filter(|m| m.starts > 1).count();
+    let mut reasons = Vec::new();
+    for (id, m) in ids.iter().zip(&logs).filter(|(_, m)| m.starts > 1).take(REASONS_SHOWN) {
+        let why = m.retried_because.clone().unwrap_or_else(|| "no reason in the action log".into());
+        let output = match stack.store.output(&PodKey::new(tenant, id)).await {
+            Ok((instance, bytes)) => format!("instance {instance}: {}", tail(&bytes)),
+            Err(e) => format!("output not readable: {e}"),
+        };
+        reasons.push((id.clone(), why, output));
+    }
     let phases = vec![
         ("stored → spawn requested (kick → actor)", dist(&|m| diff(m.created, m.spawn))),
         ("spawn requested → started (runtime)", dist(&|m| diff(m.spawn, m.started))),
@@ -152,7 +170,14 @@ async fn phases(
         ("spawn requested, since first POST", dist(&|m| diff(Some(t0_wall), m.spawn))),
         ("started, since first POST", dist(&|m| diff(Some(t0_wall), m.started))),
     ];
-    Ok((phases, restarted))
+    Ok((phases, restarted, reasons))
+}
+
+/// The last [`OUTPUT_TAIL_BYTES`] of a pod's output, as one line of text.
+fn tail(bytes: &[u8]) -> String {
+    let text = String::from_utf8_lossy(&bytes[bytes.len().saturating_sub(OUTPUT_TAIL_BYTES)..]);
+    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    if line.is_empty() { "(none)".into() } else { line }
 }
 
 /// Waits until `pods` pods settled (AVAILABLE or ERROR) or the deadline; true if it passed.

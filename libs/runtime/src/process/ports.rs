@@ -7,9 +7,15 @@
 //! the ephemeral range. And another launch of this process may pick the same port before the
 //! first process binds it; so every port handed out is booked for a while, and a booked port
 //! is skipped.
+//!
+//! The test socket is bound but never listens. A launch on another thread may fork while it is
+//! open; the child holds a copy of every descriptor until its `exec` closes them, which under
+//! load can take milliseconds. A *listening* copy makes the pod's server fail to bind
+//! (`httpd: bind: Address already in use`, seen in storms of 100 launches); a bound one does
+//! not, since both set `SO_REUSEADDR` and only a listener conflicts then.
 
 use std::collections::{BTreeMap, HashMap};
-use std::net::TcpListener;
+use std::net::{Ipv4Addr, SocketAddr};
 use std::sync::{LazyLock, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -83,7 +89,7 @@ fn allocate(book: &PortBook, range: &[u16]) -> Result<u16, RuntimeError> {
     let start = rand::random_range(0..range.len());
     // From a random point, so concurrent launchers rarely try the same ports in turn.
     for &port in range.iter().cycle().skip(start).take(ATTEMPTS.min(range.len())) {
-        if book.book_if(port, Instant::now(), |p| TcpListener::bind(("127.0.0.1", p)).is_ok()) {
+        if book.book_if(port, Instant::now(), |p| probe(p).is_ok()) {
             return Ok(port);
         }
     }
@@ -95,20 +101,32 @@ fn allocate_ephemeral(book: &PortBook) -> Result<u16, RuntimeError> {
     // Ports met already booked stay bound until this returns, so the kernel offers others.
     let mut refused = Vec::new();
     for _ in 0..ATTEMPTS {
-        let listener = TcpListener::bind(("127.0.0.1", 0)).map_err(|e| io_err("allocating a port", &e))?;
-        let port = listener.local_addr().map_err(|e| io_err("allocating a port", &e))?.port();
+        let socket = probe(0).map_err(|e| io_err("allocating a port", &e))?;
+        let port = socket.local_addr().map_err(|e| io_err("allocating a port", &e))?.port();
         if book.book(port, Instant::now()) {
             return Ok(port);
         }
-        refused.push(listener);
+        refused.push(socket);
     }
     Err(RuntimeError::Other(format!(
         "no free loopback port after {ATTEMPTS} tries: every one offered was just handed out"
     )))
 }
 
+/// A loopback socket bound to `port` (0: one the kernel picks) with `SO_REUSEADDR`, not
+/// listening. Binding fails while anything listens on the port, which is what "free" means
+/// for a server that sets `SO_REUSEADDR` too (as busybox's `httpd` and most servers do).
+fn probe(port: u16) -> std::io::Result<tokio::net::TcpSocket> {
+    let socket = tokio::net::TcpSocket::new_v4()?;
+    socket.set_reuseaddr(true)?;
+    socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))?;
+    Ok(socket)
+}
+
 #[cfg(test)]
 mod tests {
+    use std::net::TcpListener;
+
     use super::*;
 
     #[test]
@@ -169,5 +187,22 @@ mod tests {
         let fresh = PortBook::default();
         assert_ne!(allocate(&fresh, &[port]).expect("another port"), port);
         drop(held);
+    }
+
+    #[test]
+    fn a_copy_of_the_test_socket_left_open_does_not_keep_the_server_off_its_port() {
+        let range = usable_range(ephemeral_range().as_ref());
+        let port = allocate(&PortBook::default(), &range).expect("a free port");
+        // What a child forked during the test holds until its `exec`.
+        let inherited = probe(port).expect("the port was found free");
+        // std's listener sets SO_REUSEADDR and listens, as the pods' servers do.
+        let server = TcpListener::bind(("127.0.0.1", port));
+        assert!(server.is_ok(), "the server could not bind {port}: {:?}", server.err());
+        drop(inherited);
+        assert!(probe(port).is_err(), "a port with a listener is not free");
+        let other = allocate(&PortBook::default(), &range).expect("another free port");
+        let everywhere = TcpListener::bind(("0.0.0.0", other)).expect("still free");
+        assert!(probe(other).is_err(), "a listener on every address holds the loopback port too");
+        drop(everywhere);
     }
 }
