@@ -46,9 +46,18 @@ pub struct CorralStorm {
     pub phases: Vec<(&'static str, Summary)>,
     /// Pods whose container was started more than once (a restart inside the storm).
     pub restarted: usize,
-    /// Why the first few of them were restarted: (pod, the spawner's reason, the pod's output
-    /// the store kept).
-    pub restart_reasons: Vec<(String, String, String)>,
+    /// Why the first few of them were restarted.
+    pub restart_reasons: Vec<Restart>,
+}
+
+/// A pod restarted during a storm, and why.
+#[derive(Debug, Clone)]
+pub struct Restart {
+    pub pod: String,
+    /// The spawner's reason for giving up the first attempt.
+    pub why: String,
+    /// The end of the pod's output the store kept, with its instance.
+    pub output: String,
 }
 
 /// Restarted pods whose reasons a storm report lists.
@@ -137,7 +146,7 @@ async fn phases(
     tenant: &str,
     ids: &[String],
     t0_wall: i64,
-) -> anyhow::Result<(Vec<(&'static str, Summary)>, usize, Vec<(String, String, String)>)> {
+) -> anyhow::Result<(Vec<(&'static str, Summary)>, usize, Vec<Restart>)> {
     let stack = target.local_stack("spawn-storm")?;
     let logs: Vec<Milestones> = futures::stream::iter(ids)
         .map(|id| async move { stack.store.action_log(&PodKey::new(tenant, id)).await.map(|l| Milestones::of(&l)) })
@@ -161,7 +170,7 @@ async fn phases(
             Ok((instance, bytes)) => format!("instance {instance}: {}", tail(&bytes)),
             Err(e) => format!("output not readable: {e}"),
         };
-        reasons.push((id.clone(), why, output));
+        reasons.push(Restart { pod: id.clone(), why, output });
     }
     let phases = vec![
         ("stored → spawn requested (kick → actor)", dist(&|m| diff(m.created, m.spawn))),

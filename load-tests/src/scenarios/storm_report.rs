@@ -162,8 +162,8 @@ pub fn summarise(args: &Args, m: &Measured) -> Outcome {
             "\nCorral N={}: {} pods had their container started more than once during the storm.\n",
             c.pods, c.restarted
         ));
-        for (pod, why, output) in &c.restart_reasons {
-            md.push_str(&format!("- `{pod}`: {why}; output kept: `{}`\n", output.replace('`', "'")));
+        for r in &c.restart_reasons {
+            md.push_str(&format!("- `{}`: {}; output kept: `{}`\n", r.pod, r.why, r.output.replace('`', "'")));
         }
     }
     for c in m.corral.iter().filter(|c| !corral_ok(c)) {
@@ -205,7 +205,7 @@ pub fn summarise(args: &Args, m: &Measured) -> Outcome {
             "timed_out": c.timed_out,
             "teardown_s": secs(c.teardown),
             "restarted": c.restarted,
-            "restart_reasons": c.restart_reasons.iter().map(|(pod, why, output)| json!({"pod": pod, "reason": why, "output": output})).collect::<Vec<_>>(),
+            "restart_reasons": c.restart_reasons.iter().map(|r| json!({"pod": r.pod, "reason": r.why, "output": r.output})).collect::<Vec<_>>(),
             "phases_ms": c.phases.iter().map(|(w, d)| json!({"phase": w, "summary": d})).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "raw_docker": m.docker.iter().map(|r| json!({

@@ -10,9 +10,9 @@
 //!
 //! The test socket is bound but never listens. A launch on another thread may fork while it is
 //! open; the child holds a copy of every descriptor until its `exec` closes them, which under
-//! load can take milliseconds. A *listening* copy makes the pod's server fail to bind
-//! (`httpd: bind: Address already in use`, seen in storms of 100 launches); a bound one does
-//! not, since both set `SO_REUSEADDR` and only a listener conflicts then.
+//! load can take milliseconds. A *listening* copy makes the pod's server fail to bind with
+//! `httpd: bind: Address already in use` (the error some storms of 100 launches showed); a
+//! bound one does not, since both set `SO_REUSEADDR` and only a listener conflicts then.
 
 use std::collections::{BTreeMap, HashMap};
 use std::net::{Ipv4Addr, SocketAddr};
