@@ -62,6 +62,11 @@ pub struct Args {
     /// Baseline consumer prefetch.
     #[arg(long, default_value_t = 256)]
     pub baseline_prefetch: u16,
+    /// Queues the baseline spreads its messages over, each with its own consumer (1: the
+    /// baseline the target is measured against; 16 shows what the shard queues' number costs
+    /// the broker).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=256))]
+    pub baseline_queues: u32,
     /// With `--url`: the AMQP namespace of that deployment (`amqp.namespace`, often empty),
     /// whose `corral.events` exchange tells when pods are AVAILABLE.
     #[arg(long)]
@@ -111,6 +116,7 @@ pub async fn run(target: Arc<Target>, args: &Args, common: &Common, progress: Pr
                 prefetch: args.baseline_prefetch,
                 body: corral_protocol::encode(&kick).context("encoding a kick")?,
                 timeout: Duration::from_secs(args.timeout_s),
+                queues: args.baseline_queues,
             })
         })
         .transpose()?;

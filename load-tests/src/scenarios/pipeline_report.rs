@@ -103,7 +103,12 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
         md.push_str(&format!("| AVAILABLE in the store afterwards | {v} |\n"));
     }
     if let (Some(b), Some(rate), Some(p)) = (baseline, baseline_rate, pct) {
-        let label = format!("raw RabbitMQ baseline ({} msgs of {} B, confirm + ack)", b.messages, b.message_bytes);
+        let spread = match b.queues {
+            1 => String::new(),
+            n => format!(", over {n} queues with a consumer each"),
+        };
+        let label =
+            format!("raw RabbitMQ baseline ({} msgs of {} B, confirm + ack{spread})", b.messages, b.message_bytes);
         match &f.baseline_after {
             Some(after) => md.push_str(&format!(
                 "| {label}, before / after the pipeline | {:.0} / {:.0} msgs/s (mean {rate:.0}) |\n",
@@ -152,6 +157,7 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
         "baseline_messages": args.baseline_messages,
         "baseline_in_flight": args.baseline_in_flight,
         "baseline_prefetch": args.baseline_prefetch,
+        "baseline_queues": args.baseline_queues,
         "stack": if target.local.is_some() { "in-process" } else { "remote" },
         "gateway": target.base,
     });
@@ -235,6 +241,7 @@ mod tests {
         RawAmqpResult {
             messages: 100,
             message_bytes: 64,
+            queues: 1,
             seconds: 100.0 / msgs_per_s,
             msgs_per_s,
             publish_seconds: 0.0,

@@ -1,6 +1,8 @@
 //! The pipeline baseline: how fast the same broker moves kick-sized messages from one
 //! confirming publisher to one acking consumer, through the same bus implementation Corral
-//! uses (persistent, mandatory, confirmed publishes; manual acks).
+//! uses (persistent, mandatory, confirmed publishes; manual acks). With more than one queue,
+//! the messages go round-robin over them and each queue has a consumer of its own, as the
+//! shard queues have: that prices the broker's work per queue and consumer.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -27,6 +29,8 @@ pub struct RawAmqpOptions {
     pub prefetch: u16,
     pub body: Vec<u8>,
     pub timeout: Duration,
+    /// Queues the messages are spread over (1: the single-queue baseline).
+    pub queues: u32,
 }
 
 /// What the baseline measured.
@@ -34,6 +38,7 @@ pub struct RawAmqpOptions {
 pub struct RawAmqpResult {
     pub messages: usize,
     pub message_bytes: usize,
+    pub queues: u32,
     /// First publish → last delivery acked.
     pub seconds: f64,
     pub msgs_per_s: f64,
@@ -47,26 +52,34 @@ pub struct RawAmqpResult {
 pub async fn run(o: &RawAmqpOptions) -> anyhow::Result<RawAmqpResult> {
     let ns = fresh_namespace();
     let bus = AmqpBus::connect(&o.amqp_url, &ns).await.context("connecting to rabbitmq")?;
-    bus.declare(&Topology { shards: 1 }).await.context("declaring the baseline queue")?;
-    let result = measure(&bus, o).await;
-    let cleanup = bus.delete_namespace_for_tests(1).await.context("deleting the baseline queues");
+    let queues = o.queues.max(1);
+    bus.declare(&Topology { shards: queues }).await.context("declaring the baseline queues")?;
+    let result = measure(&bus, o, queues).await;
+    let cleanup = bus.delete_namespace_for_tests(queues).await.context("deleting the baseline queues");
     let result = result?;
     cleanup?;
     Ok(result)
 }
 
-async fn measure(bus: &AmqpBus, o: &RawAmqpOptions) -> anyhow::Result<RawAmqpResult> {
-    let opts = ConsumeOptions {
-        prefetch: o.prefetch,
-        exclusive: false,
-        consumer_tag: "corral-load-baseline".into(),
-        auto_ack: false,
-    };
-    let consumer = bus.consume(&shard_queue(0), opts).await.context("consuming the baseline queue")?;
+async fn measure(bus: &AmqpBus, o: &RawAmqpOptions, queues: u32) -> anyhow::Result<RawAmqpResult> {
+    let mut streams = Vec::new();
+    let mut cancels = Vec::new();
+    for q in 0..queues {
+        let opts = ConsumeOptions {
+            prefetch: o.prefetch,
+            exclusive: false,
+            consumer_tag: format!("corral-load-baseline-{q}"),
+            auto_ack: false,
+        };
+        let consumer = bus.consume(&shard_queue(q), opts).await.context("consuming a baseline queue")?;
+        streams.push(consumer.stream);
+        cancels.push(consumer.cancel);
+    }
+    let cancel_all = move || cancels.into_iter().for_each(|cancel| cancel());
     let consumed = Arc::new(AtomicUsize::new(0));
     let expected = o.messages;
     let counter = consumed.clone();
-    let mut stream = consumer.stream;
+    let mut stream = futures::stream::select_all(streams);
     let consume_task = tokio::spawn(
         async move {
             while let Some(delivery) = stream.next().await {
@@ -82,12 +95,12 @@ async fn measure(bus: &AmqpBus, o: &RawAmqpOptions) -> anyhow::Result<RawAmqpRes
         .instrument(tracing::info_span!("task", name = "baseline-consumer")),
     );
 
-    let key = shard_routing_key(0);
+    let keys: Vec<String> = (0..queues).map(shard_routing_key).collect();
     let t0 = Instant::now();
     let confirms: Vec<anyhow::Result<Duration>> = futures::stream::iter(0..o.messages)
-        .map(|_| {
+        .map(|i| {
             let msg = OutMessage::new(o.body.clone());
-            let key = key.as_str();
+            let key = keys[i % keys.len()].as_str();
             async move {
                 let t = Instant::now();
                 bus.publish(COMMANDS_EXCHANGE, key, msg).await.context("baseline publish")?;
@@ -103,11 +116,11 @@ async fn measure(bus: &AmqpBus, o: &RawAmqpOptions) -> anyhow::Result<RawAmqpRes
     let done = match published {
         Ok(()) => tokio::time::timeout(o.timeout, consume_task).await,
         Err(e) => {
-            (consumer.cancel)();
+            cancel_all();
             return Err(e);
         }
     };
-    (consumer.cancel)();
+    cancel_all();
     let end = match done {
         Ok(Ok(Some(end))) => end,
         Ok(Ok(None)) => anyhow::bail!("the baseline consumer stopped early"),
@@ -123,9 +136,40 @@ async fn measure(bus: &AmqpBus, o: &RawAmqpOptions) -> anyhow::Result<RawAmqpRes
     Ok(RawAmqpResult {
         messages: o.messages,
         message_bytes: o.body.len(),
+        queues,
         seconds,
         msgs_per_s: o.messages as f64 / seconds.max(f64::EPSILON),
         publish_seconds,
         confirm_latency: confirm.summary(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(queues: u32) -> RawAmqpOptions {
+        RawAmqpOptions {
+            amqp_url: std::env::var("CORRAL_TEST_AMQP_URL")
+                .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into()),
+            messages: 300,
+            in_flight: 32,
+            prefetch: 32,
+            body: b"{\"kick\":1}".to_vec(),
+            timeout: Duration::from_secs(30),
+            queues,
+        }
+    }
+
+    /// Against the test broker (fails when it is not running): every message is confirmed,
+    /// delivered and acked, whether over one queue or spread over several.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_baseline_moves_every_message_over_one_queue_or_several() {
+        for queues in [1, 4] {
+            let r = run(&options(queues)).await.expect("the test broker must be running (CORRAL_TEST_AMQP_URL)");
+            assert_eq!((r.messages, r.queues, r.message_bytes), (300, queues, 10));
+            assert_eq!(r.confirm_latency.count, 300, "every publish confirmed");
+            assert!(r.msgs_per_s > 0.0, "{r:?}");
+        }
+    }
 }
