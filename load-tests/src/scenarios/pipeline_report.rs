@@ -242,6 +242,7 @@ mod tests {
             messages: 100,
             message_bytes: 64,
             queues: 1,
+            queues_delivered: 1,
             seconds: 100.0 / msgs_per_s,
             msgs_per_s,
             publish_seconds: 0.0,

@@ -1,5 +1,5 @@
 //! The pipeline baseline: how fast the same broker moves kick-sized messages from one
-//! confirming publisher to one acking consumer, through the same bus implementation Corral
+//! confirming publisher to an acking consumer, through the same bus implementation Corral
 //! uses (persistent, mandatory, confirmed publishes; manual acks). With more than one queue,
 //! the messages go round-robin over them and each queue has a consumer of its own, as the
 //! shard queues have: that prices the broker's work per queue and consumer.
@@ -39,6 +39,8 @@ pub struct RawAmqpResult {
     pub messages: usize,
     pub message_bytes: usize,
     pub queues: u32,
+    /// Queues that delivered at least one message (all of them, unless spreading failed).
+    pub queues_delivered: usize,
     /// First publish → last delivery acked.
     pub seconds: f64,
     pub msgs_per_s: f64,
@@ -82,12 +84,16 @@ async fn measure(bus: &AmqpBus, o: &RawAmqpOptions, queues: u32) -> anyhow::Resu
     let mut stream = futures::stream::select_all(streams);
     let consume_task = tokio::spawn(
         async move {
+            let mut delivered_from = std::collections::BTreeSet::new();
             while let Some(delivery) = stream.next().await {
                 if let Err(e) = delivery.ack().await {
                     tracing::warn!(error = %e, "baseline ack failed");
                 }
+                if !delivered_from.contains(&delivery.queue) {
+                    delivered_from.insert(delivery.queue);
+                }
                 if counter.fetch_add(1, Ordering::Relaxed) + 1 >= expected {
-                    return Some(Instant::now());
+                    return Some((Instant::now(), delivered_from.len()));
                 }
             }
             None
@@ -121,8 +127,8 @@ async fn measure(bus: &AmqpBus, o: &RawAmqpOptions, queues: u32) -> anyhow::Resu
         }
     };
     cancel_all();
-    let end = match done {
-        Ok(Ok(Some(end))) => end,
+    let (end, queues_delivered) = match done {
+        Ok(Ok(Some(done))) => done,
         Ok(Ok(None)) => anyhow::bail!("the baseline consumer stopped early"),
         Ok(Err(e)) => anyhow::bail!("the baseline consumer failed: {e}"),
         Err(_) => anyhow::bail!(
@@ -137,6 +143,7 @@ async fn measure(bus: &AmqpBus, o: &RawAmqpOptions, queues: u32) -> anyhow::Resu
         messages: o.messages,
         message_bytes: o.body.len(),
         queues,
+        queues_delivered,
         seconds,
         msgs_per_s: o.messages as f64 / seconds.max(f64::EPSILON),
         publish_seconds,
@@ -168,6 +175,7 @@ mod tests {
         for queues in [1, 4] {
             let r = run(&options(queues)).await.expect("the test broker must be running (CORRAL_TEST_AMQP_URL)");
             assert_eq!((r.messages, r.queues, r.message_bytes), (300, queues, 10));
+            assert_eq!(r.queues_delivered, usize::try_from(queues).expect("small"), "every queue got messages");
             assert_eq!(r.confirm_latency.count, 300, "every publish confirmed");
             assert!(r.msgs_per_s > 0.0, "{r:?}");
         }
