@@ -238,7 +238,35 @@ smoke_binaries() {
   echo "compose.toml loads; runs as user corral"
 }
 
-free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+# Prints $1 distinct free loopback ports, below the kernel's ephemeral range: the api-gateway
+# and health-poller share the host's network, and an outgoing connection of theirs (which takes
+# an ephemeral local port) must not be able to hold the port the gateway is about to listen on.
+free_ports() {
+  python3 - "$1" <<'PY'
+import random, socket, sys
+low = int(open("/proc/sys/net/ipv4/ip_local_port_range").read().split()[0])
+held = []
+while len(held) < int(sys.argv[1]):
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", random.randrange(10000, low)))
+    except OSError:
+        s.close()
+        continue
+    held.append(s)
+print(" ".join(str(s.getsockname()[1]) for s in held))
+PY
+}
+
+# Says why the stack did not come up: each Corral service's state and the end of its log.
+explain_stack() {
+  "${DC[@]}" ps >&2 || true
+  local s
+  for s in api-gateway spawner health-poller log-collector pool-manager; do
+    echo "--- last lines of $s:" >&2
+    "${DC[@]}" logs --no-color --tail 15 "$s" >&2 2>&1 || true
+  done
+}
 
 # Brings the stack up from docker-compose.yml with the local images, runs one pod to
 # AVAILABLE through the gateway, deletes it, and takes everything down again.
@@ -264,8 +292,7 @@ stack_up_and_pod() {
     done
   } >"$OVERRIDE"
   export CORRAL_IMAGE="$SERVICE_IMAGE" RABBITMQ_IMAGE="$RABBITMQ_LOCAL" REDIS_IMAGE="$REDIS_LOCAL"
-  CORRAL_HTTP_PORT="$(free_port)"; CORRAL_AMQP_PORT="$(free_port)"
-  CORRAL_REDIS_PORT="$(free_port)"; CORRAL_RABBITMQ_UI_PORT="$(free_port)"
+  read -r CORRAL_HTTP_PORT CORRAL_AMQP_PORT CORRAL_REDIS_PORT CORRAL_RABBITMQ_UI_PORT < <(free_ports 4)
   export CORRAL_HTTP_PORT CORRAL_AMQP_PORT CORRAL_REDIS_PORT CORRAL_RABBITMQ_UI_PORT
   DC=("${COMPOSE[@]}" -p "$PROJECT" -f docker-compose.yml -f "$OVERRIDE")
   trap 'rc=$?; stack_down; ((rc == 0)) || echo "compose-check: the services logs are in $OVERRIDE.log" >&2' EXIT
@@ -276,7 +303,7 @@ stack_up_and_pod() {
   "${DC[@]}" up -d --no-build 2>&1 | sed 's/^/    /'
   url="http://127.0.0.1:$CORRAL_HTTP_PORT"
   until curl -sf "$url/healthz" >/dev/null; do
-    ((SECONDS - t0 < 120)) || { "${DC[@]}" ps; fail "the api-gateway did not answer /healthz within 120s"; }
+    ((SECONDS - t0 < 120)) || { explain_stack; fail "the api-gateway did not answer /healthz within 120s"; }
     sleep 1
   done
   # The gateway's own health check (bash and /dev/tcp in the image) must pass too.
@@ -284,7 +311,7 @@ stack_up_and_pod() {
   gateway="$("${DC[@]}" ps -q api-gateway)"
   until [ "$health" = healthy ]; do
     health="$(docker inspect -f '{{.State.Health.Status}}' "$gateway")"
-    ((SECONDS - t0 < 120)) || fail "the api-gateway's health check says $health after 120s"
+    ((SECONDS - t0 < 120)) || { explain_stack; fail "the api-gateway's health check says $health after 120s"; }
     [ "$health" = healthy ] || sleep 1
   done
   echo "stack up and healthy in $((SECONDS - t0))s; gateway on $url"
@@ -305,7 +332,7 @@ stack_up_and_pod() {
   until [ "$status" = AVAILABLE ]; do
     status="$(curl -sf "$url/v3/pods/composecheck" -H "X-Tapis-Token: $token" \
       | python3 -c 'import json, sys; print(json.load(sys.stdin)["result"]["status"])' || true)"
-    ((SECONDS - t0 < 90)) || fail "the pod is $status, not AVAILABLE, after 90s"
+    ((SECONDS - t0 < 90)) || { explain_stack; fail "the pod is $status, not AVAILABLE, after 90s"; }
     [ "$status" = AVAILABLE ] || sleep 0.5
   done
   echo "pod composecheck AVAILABLE in $((SECONDS - t0))s, in container $(docker ps -q --filter "label=corral.namespace=$NS")"
