@@ -249,7 +249,8 @@ held = []
 while len(held) < int(sys.argv[1]):
     s = socket.socket()
     try:
-        s.bind(("127.0.0.1", random.randrange(10000, low)))
+        # A host whose ephemeral range starts low leaves no room below it: any free port then.
+        s.bind(("127.0.0.1", random.randrange(10000, low) if low > 11000 else 0))
     except OSError:
         s.close()
         continue
