@@ -57,7 +57,14 @@ pub async fn run(o: &RawAmqpOptions) -> anyhow::Result<RawAmqpResult> {
     let queues = o.queues.max(1);
     bus.declare(&Topology { shards: queues }).await.context("declaring the baseline queues")?;
     let result = measure(&bus, o, queues).await;
-    let cleanup = bus.delete_namespace_for_tests(queues).await.context("deleting the baseline queues");
+    // The consumers' channels are still closing. Once, deleting right after on the same
+    // connection made the broker drop it ("CHANNEL_ERROR - expected 'channel.open'"), so the
+    // queues go on a connection of their own.
+    drop(bus);
+    let cleanup = match AmqpBus::connect(&o.amqp_url, &ns).await {
+        Ok(cleaner) => cleaner.delete_namespace_for_tests(queues).await.context("deleting the baseline queues"),
+        Err(e) => Err(anyhow::Error::new(e).context("connecting to rabbitmq to delete the baseline queues")),
+    };
     let result = result?;
     cleanup?;
     Ok(result)

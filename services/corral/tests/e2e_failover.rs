@@ -6,7 +6,7 @@ mod common;
 use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
-use common::{Spawners, Stack, eventually, httpd_pod};
+use common::{Spawners, Stack, eventually, eventually_or_explain, httpd_pod};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn sigkill_of_a_spawner_mid_creation_loses_nothing() {
@@ -34,13 +34,13 @@ async fn sigkill_of_a_spawner_mid_creation_loses_nothing() {
 
     // The takeover itself is bounded by the lease TTL (4 s) plus a resync; the rest of the bound
     // is headroom for a loaded 2-core CI machine, where 15 s proved too tight.
-    eventually("all 50 pods AVAILABLE", Duration::from_secs(30), || async {
+    let all_available = || async {
         let (code, v) = stack.get("/v3/pods").await;
         let pods = v["result"].as_array()?.clone();
         let available = pods.iter().filter(|p| p["status"] == "AVAILABLE").count();
         (code == 200 && available == 50).then_some(())
-    })
-    .await;
+    };
+    eventually_or_explain("all 50 pods AVAILABLE", Duration::from_secs(30), all_available, || stragglers(&stack)).await;
     let took = killed_at.elapsed();
 
     let containers = stack.runtime.list().await.expect("list");
@@ -53,4 +53,21 @@ async fn sigkill_of_a_spawner_mid_creation_loses_nothing() {
     assert_eq!(per_pod.len(), 50, "orphans or missing containers: {per_pod:?}");
     eprintln!("all pods AVAILABLE {took:?} after the kill");
     stack.shutdown().await;
+}
+
+/// The pods not AVAILABLE, each with its status and the end of its action log.
+async fn stragglers(stack: &Stack) -> String {
+    let (code, v) = stack.get("/v3/pods").await;
+    let pods = v["result"].as_array().cloned().unwrap_or_default();
+    let available = pods.iter().filter(|p| p["status"] == "AVAILABLE").count();
+    let mut out = format!("GET /v3/pods: {code}, {} pods, {available} AVAILABLE\n", pods.len());
+    for pod in pods.iter().filter(|p| p["status"] != "AVAILABLE") {
+        let id = pod["pod_id"].as_str().unwrap_or("?");
+        let (_, logs) = stack.get(&format!("/v3/pods/{id}/logs")).await;
+        let actions: Vec<&str> =
+            logs["result"]["action_logs"].as_array().into_iter().flatten().filter_map(|l| l.as_str()).collect();
+        let tail = actions[actions.len().saturating_sub(6)..].join("\n    ");
+        out.push_str(&format!("{id}: {}\n    {tail}\n", pod["status"]));
+    }
+    out
 }

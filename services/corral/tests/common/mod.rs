@@ -281,17 +281,32 @@ pub fn remove_namespace_containers(ns: &str) {
 }
 
 /// Polls `f` until it returns Some, or panics with `what` after `within`.
-pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut f: F) -> T
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, f: F) -> T
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Option<T>>,
+{
+    eventually_or_explain(what, within, f, || async { String::new() }).await
+}
+
+/// As [`eventually`]; a timeout's panic also carries what `explain` finds at that moment
+/// (the state a test waited on in vain, to tell a slow machine from a stuck pod).
+pub async fn eventually_or_explain<T, F, Fut, E, EFut>(what: &str, within: Duration, mut f: F, explain: E) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+    E: FnOnce() -> EFut,
+    EFut: std::future::Future<Output = String>,
 {
     let deadline = Instant::now() + within;
     loop {
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {within:?} waiting for: {what}");
+        if Instant::now() >= deadline {
+            let why = explain().await;
+            panic!("timed out after {within:?} waiting for: {what}\n{why}");
+        }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
