@@ -20,7 +20,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$HOME/.cache/corral-target}"
 
-BINARIES=(api-gateway spawner health-poller pool-manager log-collector corral)
+# The five services of the stack; the image also carries the `corral` CLI.
+SERVICES=(api-gateway spawner health-poller log-collector pool-manager)
+BINARIES=("${SERVICES[@]}" corral)
 # shellcheck disable=SC1091
 CODENAME="$(. /etc/os-release && echo "${VERSION_CODENAME:?no VERSION_CODENAME in /etc/os-release}")"
 BASE_IMAGE="corral-local/debian:$CODENAME"
@@ -263,7 +265,7 @@ PY
 explain_stack() {
   "${DC[@]}" ps >&2 || true
   local s
-  for s in api-gateway spawner health-poller log-collector pool-manager; do
+  for s in "${SERVICES[@]}"; do
     echo "--- last lines of $s:" >&2
     "${DC[@]}" logs --no-color --tail 15 "$s" >&2 2>&1 || true
   done
@@ -288,7 +290,7 @@ stack_up_and_pod() {
   # apart from anyone else's on this engine.
   {
     echo "services:"
-    for s in api-gateway spawner health-poller log-collector pool-manager; do
+    for s in "${SERVICES[@]}"; do
       printf '  %s:\n    environment:\n      CORRAL__RUNTIME__NAMESPACE: %s\n' "$s" "$NS"
     done
   } >"$OVERRIDE"
