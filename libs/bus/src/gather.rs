@@ -4,7 +4,7 @@
 //! it turns many publishes (and their deliveries, confirms and acks) into one each.
 //!
 //! What a message looks like and how it is published is the [`BatchSender`]'s business
-//! ([`crate::kicks`], [`crate::events`]); this module only decides what leaves together.
+//! ([`crate::shard_publish`], [`crate::events`]); this module only decides what leaves together.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;

@@ -15,9 +15,9 @@ pub mod amqp;
 pub mod contract;
 pub mod events;
 mod gather;
-pub mod kicks;
 pub mod memory;
 mod settle;
+pub mod shard_publish;
 
 use std::collections::BTreeMap;
 

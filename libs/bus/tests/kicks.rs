@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use corral_bus::contract::WAIT;
-use corral_bus::kicks::KickPublisher;
 use corral_bus::memory::MemoryBus;
+use corral_bus::shard_publish::KickPublisher;
 use corral_bus::{Bus, BusError, ConsumeOptions, Consumer, Topology};
 use corral_protocol::topology::{HEADER_TRACEPARENT, shard_queue};
 use corral_protocol::{PodKick, ShardMessage, decode};

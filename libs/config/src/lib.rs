@@ -49,6 +49,7 @@ pub struct Amqp {
     pub prefetch: u16,
     pub max_kicks_per_message: u16,
     pub max_events_per_message: u16,
+    pub max_observations_per_message: u16,
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -221,6 +222,9 @@ impl Config {
         }
         if self.amqp.max_events_per_message == 0 {
             problems.push("amqp.max_events_per_message must be at least 1".to_string());
+        }
+        if self.amqp.max_observations_per_message == 0 {
+            problems.push("amqp.max_observations_per_message must be at least 1".to_string());
         }
         if self.spawner.max_attempts == 0 {
             problems.push("spawner.max_attempts must be at least 1".to_string());

@@ -73,6 +73,9 @@ pub enum ShardMessage {
     /// arrive while their previous publish to the shard awaits its confirm. The delivery is
     /// settled once every kick in it has been handled.
     Kicks { kicks: Vec<PodKick> },
+    /// Observations about several pods of the shard in one message, gathered by the
+    /// health-poller as kicks are by their publishers; settled the same way.
+    Observations { observations: Vec<PodObservation> },
 }
 
 /// One kick of a [`ShardMessage::Kicks`] batch.
@@ -83,6 +86,19 @@ pub struct PodKick {
     pub generation: u64,
     /// W3C trace context of the request behind this kick (a lone kick carries it in the
     /// message's headers instead).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub traceparent: Option<String>,
+}
+
+/// One observation of a [`ShardMessage::Observations`] batch.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PodObservation {
+    pub tenant: String,
+    pub pod_id: String,
+    pub container_id: String,
+    pub what: Observation,
+    /// W3C trace context of the probe or event behind it (a lone observation carries it in
+    /// the message's headers instead).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub traceparent: Option<String>,
 }
@@ -192,6 +208,43 @@ mod tests {
                 kicks: vec![PodKick { tenant: "t".into(), pod_id: "p".into(), generation: 2, traceparent: None }]
             }
         );
+    }
+
+    #[test]
+    fn observation_batches_round_trip_and_read_from_json() {
+        let m = ShardMessage::Observations {
+            observations: vec![
+                PodObservation {
+                    tenant: "dev".into(),
+                    pod_id: "a".into(),
+                    container_id: "c1".into(),
+                    what: Observation::Ready,
+                    traceparent: Some("00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01".into()),
+                },
+                PodObservation {
+                    tenant: "dev".into(),
+                    pod_id: "b".into(),
+                    container_id: "c2".into(),
+                    what: Observation::Exited { exit_code: Some(3), reason: "exited".into() },
+                    traceparent: None,
+                },
+            ],
+        };
+        let back: ShardMessage = decode(&encode(&m).expect("encode"), None).expect("decode");
+        assert_eq!(back, m);
+        let json: ShardMessage = decode(
+            br#"{"v":1,"body":{"kind":"observations","observations":[{"tenant":"t","pod_id":"p","container_id":"c","what":{"type":"gone"}}]}}"#,
+            Some(CONTENT_JSON),
+        )
+        .expect("json");
+        let expected = PodObservation {
+            tenant: "t".into(),
+            pod_id: "p".into(),
+            container_id: "c".into(),
+            what: Observation::Gone,
+            traceparent: None,
+        };
+        assert_eq!(json, ShardMessage::Observations { observations: vec![expected] });
     }
 
     fn event(pod_id: &str, traceparent: Option<&str>) -> PodEvent {

@@ -104,6 +104,24 @@ impl SimulatedRuntime {
         let _ = self.events.send(event);
     }
 
+    /// Test hook: the container `spawn` would make, created but never started, as a creator
+    /// that died between the two steps leaves it.
+    #[doc(hidden)]
+    pub fn create_for_tests(&self, spec: &ContainerSpec) -> ContainerInfo {
+        let id = spec.name();
+        let c = SimContainer {
+            pod: spec.pod.clone(),
+            generation: spec.generation,
+            instance: spec.instance,
+            state: ContainerState::Created,
+            ports: spec.ports.iter().map(|p| (p.name.clone(), self.fake_port())).collect(),
+            started_at: now_millis(),
+        };
+        let info = c.info(&id);
+        self.containers().insert(id, c);
+        info
+    }
+
     /// Test hook: the container exits with `exit_code` as if its process died. Returns false
     /// when it does not exist or is not running.
     #[doc(hidden)]

@@ -10,7 +10,7 @@ use corral_protocol::topology::HEADER_TRACEPARENT;
 use crate::AppState;
 
 /// Publishes a kick for the pod's `generation` to its shard queue (gathered with other
-/// kicks for the shard, see [`corral_bus::kicks`]). A kick is a hint: failures are logged,
+/// kicks for the shard, see [`corral_bus::shard_publish`]). A kick is a hint: failures are logged,
 /// not returned, since the change is accepted once it is stored and the spawner's periodic
 /// resync converges.
 ///

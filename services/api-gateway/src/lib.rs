@@ -32,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use corral_bus::Bus;
-use corral_bus::kicks::KickPublisher;
+use corral_bus::shard_publish::KickPublisher;
 use corral_config::Config;
 use corral_store::Store;
 use tokio_util::sync::CancellationToken;

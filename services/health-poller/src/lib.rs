@@ -1,6 +1,6 @@
 //! The health-poller: watches containers and tells each pod's actor what it saw.
 //!
-//! Three loops feed [`ShardMessage::Observation`](corral_protocol::ShardMessage) messages into
+//! Three loops feed observations ([`corral_protocol::ShardMessage`], gathered per shard) into
 //! the pod's shard queue (never into the store: only the pod's actor writes observed state):
 //! - runtime events (`Exited` → `Exited`, `Removed` → `Gone`), re-subscribed with backoff;
 //! - readiness probes for pods that are `CREATING` (started from pod events on
@@ -87,7 +87,11 @@ pub async fn run(cfg: Config, deps: Deps, shutdown: impl Future<Output = ()> + S
     let settings = Settings::from_config(&cfg);
     deps.bus.declare(&Topology { shards: settings.shards }).await.context("declaring the bus topology")?;
     let ctx = Arc::new(Ctx {
-        publisher: Publisher::new(deps.bus.clone(), settings.shards),
+        publisher: Publisher::new(
+            deps.bus.clone(),
+            settings.shards,
+            usize::from(cfg.amqp.max_observations_per_message),
+        ),
         store: deps.store,
         bus: deps.bus,
         runtime: deps.runtime,

@@ -192,7 +192,7 @@ mod tests {
             probe_timeout: Duration::from_millis(100),
             probe_give_up: Duration::from_secs(60),
         };
-        let publisher = Publisher::new(Arc::new(MemoryBus::new()), 1);
+        let publisher = Publisher::new(Arc::new(MemoryBus::new()), 1, 256);
         let probes = Probes::default();
         let pod = PodKey::new("t", "p");
 

@@ -34,7 +34,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use corral_bus::kicks::KickPublisher;
+use corral_bus::shard_publish::KickPublisher;
 use corral_bus::{Bus, Topology};
 use corral_config::Config;
 use corral_model::Millis;

@@ -3,7 +3,7 @@
 
 use std::collections::BTreeMap;
 
-use corral_bus::kicks::KickPublisher;
+use corral_bus::shard_publish::KickPublisher;
 use corral_model::pool::{AppTemplate, member_pod};
 use corral_model::shard::shard_of;
 use corral_model::{Millis, PodKey};

@@ -37,7 +37,7 @@ async fn watch_shards(bus: &dyn Bus, shards: u32, kicked: &Kicked) {
                 {
                     ShardMessage::Kick { pod_id, generation, .. } => vec![(pod_id, generation)],
                     ShardMessage::Kicks { kicks } => kicks.into_iter().map(|k| (k.pod_id, k.generation)).collect(),
-                    ShardMessage::Observation { .. } => Vec::new(),
+                    ShardMessage::Observation { .. } | ShardMessage::Observations { .. } => Vec::new(),
                 };
                 for (pod, generation) in kicks {
                     kicked.lock().expect("kicks").entry(pod).or_default().push((shard, generation));

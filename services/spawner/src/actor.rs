@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use corral_bus::Delivery;
 use corral_model::machine::{Action, Event, Want, step};
 use corral_model::{ActionLogEntry, Millis, PodKey, PodStatus};
 use corral_protocol::Observation;
@@ -33,7 +32,7 @@ pub enum PodMsg {
     /// Desired state may have changed (or a resync): reconcile.
     Kick(Option<Settle>),
     /// Something the health-poller saw.
-    Observe { container_id: String, what: Observation, delivery: Option<Delivery> },
+    Observe { container_id: String, what: Observation, settle: Option<Settle> },
     /// A timer set by the machine fired.
     Timer,
     /// The shard was just taken: these are the containers the runtime has for this pod.
@@ -113,9 +112,7 @@ impl Actor for PodActor {
         let (events, delivery) = match msg {
             PodMsg::Kick(settle) => (vec![Event::Reconcile], settle),
             PodMsg::Timer => (vec![Event::Timer], None),
-            PodMsg::Observe { container_id, what, delivery } => {
-                (vec![observation_event(container_id, what)], delivery.map(Settle::Delivery))
-            }
+            PodMsg::Observe { container_id, what, settle } => (vec![observation_event(container_id, what)], settle),
             PodMsg::Adopt(containers) => match self.adoption_events(st, containers).await {
                 Ok(evs) => (evs, None),
                 Err(e) => {
@@ -195,12 +192,30 @@ impl PodActor {
                 }
             } else if obs.container_id.is_none() && obs.status == PodStatus::SpawnerSetup && c.instance == obs.instance
             {
+                // The spawn in flight when the pod's last owner stopped.
                 current_seen = true;
-                events.push(Event::Spawned {
-                    instance: c.instance,
-                    endpoint: effects::endpoint_of(&c),
-                    container_id: c.id,
-                });
+                match c.state {
+                    // Created but never started (the owner died between the two): the
+                    // reconcile below spawns the same instance again, which starts it.
+                    ContainerState::Created => {}
+                    ContainerState::Running => events.push(Event::Spawned {
+                        instance: c.instance,
+                        endpoint: effects::endpoint_of(&c),
+                        container_id: c.id,
+                    }),
+                    ContainerState::Exited(code) => {
+                        events.push(Event::Spawned {
+                            instance: c.instance,
+                            endpoint: effects::endpoint_of(&c),
+                            container_id: c.id.clone(),
+                        });
+                        events.push(Event::Exited {
+                            container_id: c.id,
+                            exit_code: code,
+                            reason: "exited while no spawner owned the pod".into(),
+                        });
+                    }
+                }
             } else {
                 tracing::info!(pod = %st.key, container = %c.id, "removing a stray container of the pod");
                 self.ctx.deps.runtime.remove(&c.id).await.ok();

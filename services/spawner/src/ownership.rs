@@ -40,7 +40,7 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
     }
     tracing::info!(shards = owned.len(), "spawner stopping: releasing shards");
     for k in std::mem::take(&mut owned) {
-        ctx.release_shard(k).await;
+        ctx.release_shard(k, Some(drain(&ctx))).await;
         let _ = ctx.deps.store.release_lease(&lease_name(k), &ctx.id).await;
     }
     let _ = ctx.deps.store.leave(GROUP, &ctx.id).await;
@@ -64,14 +64,14 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
     for k in owned.clone() {
         if !ctx.shard_alive(k) {
             tracing::warn!(shard = k, "shard consumer ended; resubscribing");
-            ctx.release_shard(k).await;
+            ctx.release_shard(k, Some(drain(ctx))).await;
             owned.remove(&k);
         }
     }
     // Give up shards first, so their new owner can take them this round.
     for k in owned.clone() {
         if !wanted.contains(&k) {
-            ctx.release_shard(k).await;
+            ctx.release_shard(k, Some(drain(ctx))).await;
             store.release_lease(&lease_name(k), &ctx.id).await?;
             owned.remove(&k);
             tracing::info!(shard = k, "shard handed over");
@@ -90,8 +90,9 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
                 }
             }
             (false, true) => {
+                // Already owned elsewhere: waiting would only delay renewing the others.
                 tracing::warn!(shard = k, "lease lost to another spawner; stopping the shard");
-                ctx.release_shard(k).await;
+                ctx.release_shard(k, None).await;
                 owned.remove(&k);
             }
             _ => {}
@@ -101,6 +102,13 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
     Ok(())
 }
 
+/// How long a shard's release may wait for its actors: half the margin between renewing and
+/// the lease running out, so waiting never costs this spawner its other leases.
+fn drain(ctx: &Context) -> Duration {
+    let margin = ctx.cfg.spawner.lease_ttl_ms.saturating_sub(ctx.cfg.spawner.membership_interval_ms);
+    Duration::from_millis(margin / 2)
+}
+
 async fn drop_if_stale(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) {
     let age = ctx.now().saturating_sub(ctx.last_renewed());
     // Leave a safety margin of one interval before the lease could expire elsewhere.
@@ -108,7 +116,7 @@ async fn drop_if_stale(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) {
     if u64::try_from(age).unwrap_or(0) >= limit {
         for k in std::mem::take(owned) {
             tracing::warn!(shard = k, "leases could not be renewed; stopping the shard");
-            ctx.release_shard(k).await;
+            ctx.release_shard(k, None).await;
         }
     }
 }

@@ -1,7 +1,8 @@
 //! Settling the bus delivery behind a message once the pod's actor has handled it. A
-//! delivery carries one message, or a batch of kicks for several pods
-//! ([`corral_protocol::ShardMessage::Kicks`]): a batch is acked once every kick in it was
-//! handled, and retried (all of it: kicks are idempotent) when any failed.
+//! delivery carries one message, or a batch of kicks or observations for several pods
+//! ([`corral_protocol::ShardMessage::Kicks`], [`corral_protocol::ShardMessage::Observations`]):
+//! a batch is acked once every message in it was handled, and retried (all of it: kicks and
+//! observations are idempotent, the machine ignoring what it already knows) when any failed.
 
 use std::collections::BTreeMap;
 
@@ -15,7 +16,7 @@ use tokio::sync::oneshot;
 pub enum Settle {
     /// The whole delivery.
     Delivery(Delivery),
-    /// One kick of a batch; the shard consumer settles the delivery.
+    /// One message of a batch; the shard consumer settles the delivery.
     Part { traceparent: Option<String>, done: oneshot::Sender<Result<(), String>> },
 }
 
@@ -62,7 +63,7 @@ impl Settle {
     }
 }
 
-/// A batch delivery split into one [`Settle::Part`] per kick, and the future that settles
+/// A batch delivery split into one [`Settle::Part`] per message, and the future that settles
 /// the delivery once every part has been answered. A part dropped unanswered (its actor
 /// gone with the message in its mailbox) counts as a failure, so the batch is retried.
 pub fn split(
@@ -83,7 +84,7 @@ pub fn split(
             match answer {
                 Ok(Ok(())) => {}
                 Ok(Err(reason)) => failure = failure.or(Some(reason)),
-                Err(_) => failure = failure.or(Some("a kick of the batch was dropped unhandled".to_owned())),
+                Err(_) => failure = failure.or(Some("a message of the batch was dropped unhandled".to_owned())),
             }
         }
         let outcome = match &failure {
@@ -91,7 +92,7 @@ pub fn split(
             Some(reason) => delivery.retry(reason, max_attempts).await,
         };
         if let Err(e) = outcome {
-            tracing::warn!(queue = %delivery.queue, error = %e, "cannot settle a batch of kicks; the broker will redeliver it");
+            tracing::warn!(queue = %delivery.queue, error = %e, "cannot settle a batch; the broker will redeliver it");
         }
     };
     (parts, Box::pin(settle))
@@ -184,6 +185,6 @@ mod tests {
         drop(parts.pop());
         parts.pop().expect("a part").handled(&key).await;
         settle.await;
-        assert_eq!(settled(&rec), ["retry(a kick of the batch was dropped unhandled, 5)"]);
+        assert_eq!(settled(&rec), ["retry(a message of the batch was dropped unhandled, 5)"]);
     }
 }

@@ -180,7 +180,11 @@ impl Context {
     }
 
     /// Stops consuming shard `k` and stops its actors; unacked messages go back to the queue.
-    pub async fn release_shard(&self, k: u32) {
+    ///
+    /// An actor finishes the message in hand before it stops. With `drain`, this waits that
+    /// long at most for them, so that none still creates a container or writes the pod once
+    /// the shard's next owner (another spawner, or this one retaking it) has adopted it.
+    pub async fn release_shard(&self, k: u32, drain: Option<Duration>) {
         let handle = self.shards.lock().ok().and_then(|mut s| s.remove(&k));
         if let Some(mut h) = handle {
             if let Some(cancel) = h.cancel.take() {
@@ -189,8 +193,21 @@ impl Context {
             h.task.abort();
         }
         let victims = self.pods().release(k, |key| self.shard_of(key));
-        for a in victims {
-            a.stop(Some("shard released".into()));
+        let reason = || Some("shard released".to_owned());
+        let Some(bound) = drain else {
+            for a in victims {
+                a.stop(reason());
+            }
+            return;
+        };
+        let stopping = victims.iter().map(|a| a.stop_and_wait(reason(), Some(bound)));
+        let late = futures::future::join_all(stopping)
+            .await
+            .into_iter()
+            .filter(|r| matches!(r, Err(ractor::RactorErr::Timeout)))
+            .count();
+        if late > 0 {
+            tracing::warn!(shard = k, actors = late, ?bound, "pod actors still busy after the shard was released");
         }
     }
 
@@ -269,8 +286,9 @@ impl Context {
         Ok(())
     }
 
-    /// Hands a delivery to its pod's actor; for a batch of kicks, one kick to each pod's
-    /// actor, and returns the future that settles the delivery once they are all handled.
+    /// Hands a delivery to its pod's actor; for a batch (of kicks or observations), one
+    /// message to each pod's actor, and returns the future that settles the delivery once
+    /// they are all handled.
     async fn route(self: &Arc<Self>, delivery: Delivery) -> Option<BoxFuture<'static, ()>> {
         let msg: ShardMessage = match decode(&delivery.body, delivery.content_type.as_deref()) {
             Ok(m) => m,
@@ -288,7 +306,8 @@ impl Context {
             }
             ShardMessage::Observation { tenant, pod_id, container_id, what } => {
                 let key = PodKey::new(tenant, pod_id);
-                self.send(&key, move || PodMsg::Observe { container_id, what, delivery: Some(delivery) }).await;
+                let settle = Some(Settle::Delivery(delivery));
+                self.send(&key, move || PodMsg::Observe { container_id, what, settle }).await;
                 None
             }
             ShardMessage::Kicks { kicks } => {
@@ -297,6 +316,16 @@ impl Context {
                 for (kick, part) in kicks.into_iter().zip(parts) {
                     let key = PodKey::new(kick.tenant, kick.pod_id);
                     self.send(&key, move || PodMsg::Kick(Some(part))).await;
+                }
+                Some(settle)
+            }
+            ShardMessage::Observations { observations } => {
+                let traceparents = observations.iter().map(|o| o.traceparent.clone()).collect();
+                let (parts, settle) = settle::split(delivery, traceparents, self.cfg.spawner.max_delivery_attempts);
+                for (o, part) in observations.into_iter().zip(parts) {
+                    let key = PodKey::new(o.tenant, o.pod_id);
+                    let (container_id, what) = (o.container_id, o.what);
+                    self.send(&key, move || PodMsg::Observe { container_id, what, settle: Some(part) }).await;
                 }
                 Some(settle)
             }

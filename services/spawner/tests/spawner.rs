@@ -11,9 +11,9 @@ use corral_bus::{Bus, ConsumeOptions, OutMessage, Topology};
 use corral_config::Config;
 use corral_model::shard::shard_of;
 use corral_model::{Desired, Networking, Observed, PodKey, PodSpec, PodStatus, Protocol, StatusRequested};
-use corral_protocol::{Observation, PodKick, ShardMessage, encode, topology};
+use corral_protocol::{Observation, PodKick, PodObservation, ShardMessage, encode, topology};
 use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
-use corral_runtime::{ContainerSpec, Runtime};
+use corral_runtime::{ContainerInfo, ContainerSpec, ContainerState, Runtime};
 use corral_store::Store;
 use corral_testkit::MemoryStore;
 use futures::StreamExt as _;
@@ -241,14 +241,42 @@ async fn readiness_and_exit_observations_drive_the_pod() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn takeover_adopts_running_containers_and_removes_orphans() {
+async fn a_batch_of_observations_reaches_every_pod_in_it() {
     let mut rig = Rig::new().await;
-    // State left by a spawner that died: pod "kept" AVAILABLE with a running container, and
-    // a container whose pod record no longer exists.
-    let key = PodKey::new("dev", "kept");
-    let mut spec = PodSpec { pod_id: "kept".into(), image: "img".into(), ..PodSpec::default() };
+    rig.start();
+    // Pods of one shard, as the health-poller gathers their observations.
+    let ids: Vec<String> =
+        (0..200).map(|i| format!("observed-{i}")).filter(|id| shard_of("dev", id, SHARDS) == 1).take(4).collect();
+    let mut pods = Vec::new();
+    for id in &ids {
+        let key = rig.create(id, Protocol::Http).await;
+        let obs = rig.wait_for(&key, "CREATING", |o| o.status == PodStatus::Creating).await;
+        pods.push((key, obs.container_id.expect("container")));
+    }
+    let observation = |(key, container_id): &(PodKey, String), what: Observation| PodObservation {
+        tenant: key.tenant.clone(),
+        pod_id: key.pod_id.clone(),
+        container_id: container_id.clone(),
+        what,
+        traceparent: None,
+    };
+    let (crashed, ready) = pods.split_last().expect("pods");
+    let mut observations: Vec<PodObservation> = ready.iter().map(|p| observation(p, Observation::Ready)).collect();
+    observations.push(observation(crashed, Observation::Exited { exit_code: Some(137), reason: "killed".into() }));
+    rig.publish(&crashed.0, &ShardMessage::Observations { observations }).await;
+    for (key, _) in ready {
+        rig.wait_for(key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    }
+    let again = rig.wait_for(&crashed.0, "a second instance", |o| o.instance == 2).await;
+    assert_eq!(again.attempts, 1, "the crash counts as a failed attempt");
+    rig.stop().await;
+}
+
+/// A pod without networking, as a spawner that died left it.
+fn left_behind(pod_id: &str) -> Desired {
+    let mut spec = PodSpec { pod_id: pod_id.into(), image: "img".into(), ..PodSpec::default() };
     spec.networking.clear();
-    let d = Desired {
+    Desired {
         tenant: "dev".into(),
         owner: "alice".into(),
         spec,
@@ -257,8 +285,12 @@ async fn takeover_adopts_running_containers_and_removes_orphans() {
         deleted: false,
         creation_ts: 0,
         update_ts: 0,
-    };
-    let container = |pod: &PodKey, instance| ContainerSpec {
+    }
+}
+
+/// The container of `pod`'s `instance`, as the spawner would ask for it.
+fn container(pod: &PodKey, instance: u64) -> ContainerSpec {
+    ContainerSpec {
         pod: pod.clone(),
         generation: 1,
         instance,
@@ -271,7 +303,28 @@ async fn takeover_adopts_running_containers_and_removes_orphans() {
         pids_limit: 64,
         ports: Vec::new(),
         files: Vec::new(),
-    };
+    }
+}
+
+/// Polls the runtime (at most 10 s) until it holds exactly the containers `want` accepts.
+async fn wait_for_containers(rig: &Rig, what: &str, want: impl Fn(&[ContainerInfo]) -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let containers = rig.runtime.list().await.expect("list");
+        if want(&containers) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "expected {what}, found {containers:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_adopts_running_containers_and_removes_orphans() {
+    let mut rig = Rig::new().await;
+    // State left by a spawner that died: pod "kept" AVAILABLE with a running container, and
+    // a container whose pod record no longer exists.
+    let key = PodKey::new("dev", "kept");
     let running = rig.runtime.spawn(&container(&key, 1)).await.expect("spawn");
     let orphan = rig.runtime.spawn(&container(&PodKey::new("dev", "gone"), 1)).await.expect("spawn");
     let stray = rig.runtime.spawn(&container(&key, 7)).await.expect("spawn");
@@ -282,26 +335,33 @@ async fn takeover_adopts_running_containers_and_removes_orphans() {
         container_id: Some(running.id.clone()),
         ..Observed::default()
     };
-    rig.store.create_pod(&d, &obs, shard_of("dev", "kept", SHARDS)).await.expect("create");
+    rig.store.create_pod(&left_behind("kept"), &obs, shard_of("dev", "kept", SHARDS)).await.expect("create");
 
     rig.start();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let ids: Vec<String> = rig.runtime.list().await.expect("list").into_iter().map(|c| c.id).collect();
-        if ids == vec![running.id.clone()] {
-            break;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected only the adopted container, found {ids:?} (orphan {}, stray {})",
-            orphan.id,
-            stray.id
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    let what = format!("only the adopted container (orphan {}, stray {})", orphan.id, stray.id);
+    wait_for_containers(&rig, &what, |cs| cs.len() == 1 && cs[0].id == running.id).await;
     let now = rig.observed(&key).await.expect("pod");
     assert_eq!(now.status, PodStatus::Available, "adopted, not restarted");
     assert_eq!(now.instance, 1);
+    rig.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn takeover_starts_a_container_its_creator_never_started() {
+    let mut rig = Rig::new().await;
+    // The spawner died between creating the container of instance 1 and starting it.
+    let key = PodKey::new("dev", "half-made");
+    let created = rig.runtime.create_for_tests(&container(&key, 1));
+    let obs = Observed { status: PodStatus::SpawnerSetup, observed_generation: 1, instance: 1, ..Observed::default() };
+    rig.store.create_pod(&left_behind("half-made"), &obs, shard_of("dev", "half-made", SHARDS)).await.expect("create");
+
+    rig.start();
+    let now = rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
+    assert_eq!(now.container_id.as_deref(), Some(created.id.as_str()), "the same container, adopted");
+    assert_eq!((now.instance, now.attempts), (1, 0), "not counted as a failure");
+    let running =
+        |cs: &[ContainerInfo]| cs.len() == 1 && cs[0].id == created.id && cs[0].state == ContainerState::Running;
+    wait_for_containers(&rig, "the container started", running).await;
     rig.stop().await;
 }
 

@@ -5,7 +5,7 @@
 
 pub mod runtime;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -74,7 +74,7 @@ impl Poller {
     pub async fn shard_reader(&self, pod: &PodKey) -> ShardReader {
         let queue = topology::shard_queue(shard_of(&pod.tenant, &pod.pod_id, SHARDS));
         let consumer = self.bus.consume(&queue, ConsumeOptions::default()).await.expect("consume shard queue");
-        ShardReader { stream: consumer.stream }
+        ShardReader { stream: consumer.stream, gathered: VecDeque::new() }
     }
 
     /// Publishes a pod event once the poller listens for it: a mandatory publish fails as
@@ -97,11 +97,16 @@ impl Poller {
 /// Reads observations from one shard queue.
 pub struct ShardReader {
     stream: BoxStream<'static, corral_bus::Delivery>,
+    /// The rest of the last message when it was a batch.
+    gathered: VecDeque<(PodKey, String, Observation)>,
 }
 
 impl ShardReader {
-    /// The next observation on the queue, within [`WAIT`].
+    /// The next observation on the queue (alone or in a batch), within [`WAIT`].
     pub async fn next(&mut self) -> (PodKey, String, Observation) {
+        if let Some(next) = self.gathered.pop_front() {
+            return next;
+        }
         let delivery = tokio::time::timeout(WAIT, self.stream.next())
             .await
             .expect("an observation arrives within the bound")
@@ -110,6 +115,13 @@ impl ShardReader {
         match decode::<ShardMessage>(&delivery.body, delivery.content_type.as_deref()).expect("decodable") {
             ShardMessage::Observation { tenant, pod_id, container_id, what } => {
                 (PodKey::new(tenant, pod_id), container_id, what)
+            }
+            ShardMessage::Observations { observations } => {
+                self.gathered = observations
+                    .into_iter()
+                    .map(|o| (PodKey::new(o.tenant, o.pod_id), o.container_id, o.what))
+                    .collect();
+                self.gathered.pop_front().expect("a batch is never empty")
             }
             other => panic!("expected an observation, got {other:?}"),
         }
