@@ -52,6 +52,15 @@ async fn sigkill_of_a_spawner_mid_creation_loses_nothing() {
     assert!(dupes.is_empty(), "pods without exactly one container: {dupes:?}");
     assert_eq!(per_pod.len(), 50, "orphans or missing containers: {per_pod:?}");
     eprintln!("all pods AVAILABLE {took:?} after the kill");
+    // How often the kill fell between a container's creation and its start (informative:
+    // the survivor must start such a container rather than wait for its readiness).
+    let mut half_made = 0;
+    for id in &ids {
+        let (_, logs) = stack.get(&format!("/v3/pods/{id}/logs")).await;
+        let actions = logs["result"]["action_logs"].as_array().cloned().unwrap_or_default();
+        half_made += usize::from(actions.iter().any(|l| l.as_str().is_some_and(|l| l.contains("not started before"))));
+    }
+    eprintln!("containers created but not started before the takeover: {half_made}");
     stack.shutdown().await;
 }
 

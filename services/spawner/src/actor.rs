@@ -197,7 +197,13 @@ impl PodActor {
                 match c.state {
                     // Created but never started (the owner died between the two): the
                     // reconcile below spawns the same instance again, which starts it.
-                    ContainerState::Created => {}
+                    ContainerState::Created => {
+                        let (id, instance) = (short(&c.id), c.instance);
+                        let note = format!(
+                            "starting container {id} (instance {instance}): created but not started before the takeover"
+                        );
+                        self.log(&st.key, note).await;
+                    }
                     ContainerState::Running => events.push(Event::Spawned {
                         instance: c.instance,
                         endpoint: effects::endpoint_of(&c),

@@ -359,6 +359,8 @@ async fn takeover_starts_a_container_its_creator_never_started() {
     let now = rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
     assert_eq!(now.container_id.as_deref(), Some(created.id.as_str()), "the same container, adopted");
     assert_eq!((now.instance, now.attempts), (1, 0), "not counted as a failure");
+    let log: Vec<String> = rig.store.action_log(&key).await.expect("log").into_iter().map(|e| e.message).collect();
+    assert!(log.iter().any(|m| m.contains("created but not started before the takeover")), "{log:?}");
     let running =
         |cs: &[ContainerInfo]| cs.len() == 1 && cs[0].id == created.id && cs[0].state == ContainerState::Running;
     wait_for_containers(&rig, "the container started", running).await;
