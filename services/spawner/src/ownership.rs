@@ -39,8 +39,9 @@ pub async fn run(ctx: Arc<Context>, shutdown: impl Future<Output = ()> + Send + 
         }
     }
     tracing::info!(shards = owned.len(), "spawner stopping: releasing shards");
-    for k in std::mem::take(&mut owned) {
-        ctx.release_shard(k, Some(drain(&ctx))).await;
+    let owned: Vec<u32> = std::mem::take(&mut owned).into_iter().collect();
+    ctx.release_shards(&owned, Some(drain(&ctx))).await;
+    for k in owned {
         let _ = ctx.deps.store.release_lease(&lease_name(k), &ctx.id).await;
     }
     let _ = ctx.deps.store.leave(GROUP, &ctx.id).await;
@@ -61,17 +62,18 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
     let wanted: BTreeSet<u32> = shards_for(&ctx.id, &members, ctx.cfg.spawner.shards).into_iter().collect();
     // A consumer whose stream ended (broker restart, channel error) is restarted: drop the
     // shard locally and take it again below while we still hold its lease.
-    for k in owned.clone() {
-        if !ctx.shard_alive(k) {
-            tracing::warn!(shard = k, "shard consumer ended; resubscribing");
-            ctx.release_shard(k, Some(drain(ctx))).await;
-            owned.remove(&k);
-        }
+    // Shards are released together, so the round waits for their actors once.
+    let ended: Vec<u32> = owned.iter().copied().filter(|&k| !ctx.shard_alive(k)).collect();
+    if !ended.is_empty() {
+        tracing::warn!(shards = ?ended, "shard consumers ended; resubscribing");
+        ctx.release_shards(&ended, Some(drain(ctx))).await;
+        owned.retain(|k| !ended.contains(k));
     }
     // Give up shards first, so their new owner can take them this round.
-    for k in owned.clone() {
-        if !wanted.contains(&k) {
-            ctx.release_shard(k, Some(drain(ctx))).await;
+    let unwanted: Vec<u32> = owned.iter().copied().filter(|k| !wanted.contains(k)).collect();
+    if !unwanted.is_empty() {
+        ctx.release_shards(&unwanted, Some(drain(ctx))).await;
+        for &k in &unwanted {
             store.release_lease(&lease_name(k), &ctx.id).await?;
             owned.remove(&k);
             tracing::info!(shard = k, "shard handed over");
@@ -92,7 +94,7 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
             (false, true) => {
                 // Already owned elsewhere: waiting would only delay renewing the others.
                 tracing::warn!(shard = k, "lease lost to another spawner; stopping the shard");
-                ctx.release_shard(k, None).await;
+                ctx.release_shards(&[k], None).await;
                 owned.remove(&k);
             }
             _ => {}
@@ -102,8 +104,8 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
     Ok(())
 }
 
-/// How long a shard's release may wait for its actors: half the margin between renewing and
-/// the lease running out, so waiting never costs this spawner its other leases.
+/// How long a round's release of shards may wait for their actors: half the margin between
+/// renewing and the lease running out, so waiting never costs this spawner its other leases.
 fn drain(ctx: &Context) -> Duration {
     let margin = ctx.cfg.spawner.lease_ttl_ms.saturating_sub(ctx.cfg.spawner.membership_interval_ms);
     Duration::from_millis(margin / 2)
@@ -114,9 +116,10 @@ async fn drop_if_stale(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) {
     // Leave a safety margin of one interval before the lease could expire elsewhere.
     let limit = ctx.cfg.spawner.lease_ttl_ms.saturating_sub(ctx.cfg.spawner.membership_interval_ms);
     if u64::try_from(age).unwrap_or(0) >= limit {
-        for k in std::mem::take(owned) {
-            tracing::warn!(shard = k, "leases could not be renewed; stopping the shard");
-            ctx.release_shard(k, None).await;
+        let stale: Vec<u32> = std::mem::take(owned).into_iter().collect();
+        if !stale.is_empty() {
+            tracing::warn!(shards = ?stale, "leases could not be renewed; stopping the shards");
+            ctx.release_shards(&stale, None).await;
         }
     }
 }

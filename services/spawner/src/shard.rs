@@ -17,7 +17,7 @@ use corral_runtime::ContainerInfo;
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
-use ractor::{Actor, ActorRef};
+use ractor::{Actor, ActorRef, ActorStatus};
 use tracing::Instrument as _;
 
 use crate::Deps;
@@ -179,35 +179,33 @@ impl Context {
         true
     }
 
-    /// Stops consuming shard `k` and stops its actors; unacked messages go back to the queue.
+    /// Stops consuming the shards `ks` and stops their actors; unacked messages go back to
+    /// their queues.
     ///
     /// An actor finishes the message in hand before it stops. With `drain`, this waits that
-    /// long at most for them, so that none still creates a container or writes the pod once
-    /// the shard's next owner (another spawner, or this one retaking it) has adopted it.
-    pub async fn release_shard(&self, k: u32, drain: Option<Duration>) {
-        let handle = self.shards.lock().ok().and_then(|mut s| s.remove(&k));
-        if let Some(mut h) = handle {
-            if let Some(cancel) = h.cancel.take() {
-                cancel();
+    /// long at most (once, for all the shards' actors together) so that none still creates a
+    /// container or writes a pod once the shard's next owner (another spawner, or this one
+    /// retaking it) has adopted it.
+    pub async fn release_shards(&self, ks: &[u32], drain: Option<Duration>) {
+        let mut victims = Vec::new();
+        for &k in ks {
+            let handle = self.shards.lock().ok().and_then(|mut s| s.remove(&k));
+            if let Some(mut h) = handle {
+                if let Some(cancel) = h.cancel.take() {
+                    cancel();
+                }
+                h.task.abort();
             }
-            h.task.abort();
+            victims.extend(self.pods().release(k, |key| self.shard_of(key)));
         }
-        let victims = self.pods().release(k, |key| self.shard_of(key));
-        let reason = || Some("shard released".to_owned());
-        let Some(bound) = drain else {
-            for a in victims {
-                a.stop(reason());
-            }
-            return;
-        };
-        let stopping = victims.iter().map(|a| a.stop_and_wait(reason(), Some(bound)));
-        let late = futures::future::join_all(stopping)
-            .await
-            .into_iter()
-            .filter(|r| matches!(r, Err(ractor::RactorErr::Timeout)))
-            .count();
-        if late > 0 {
-            tracing::warn!(shard = k, actors = late, ?bound, "pod actors still busy after the shard was released");
+        for a in &victims {
+            a.stop(Some("shard released".to_owned()));
+        }
+        let Some(bound) = drain else { return };
+        let stopped = futures::future::join_all(victims.iter().map(|a| a.wait(None)));
+        if tokio::time::timeout(bound, stopped).await.is_err() {
+            let busy = victims.iter().filter(|a| a.get_status() != ActorStatus::Stopped).count();
+            tracing::warn!(shards = ?ks, actors = busy, ?bound, "pod actors still busy after their shards were released");
         }
     }
 
