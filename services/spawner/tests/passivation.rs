@@ -3,7 +3,8 @@
 //! to an actor that stops, and a passivated pod is still stopped at its time-to-stop
 //! (injected clock).
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use corral_bus::memory::MemoryBus;
 use corral_bus::{Bus, OutMessage, Topology};
 use corral_config::Config;
 use corral_model::shard::shard_of;
-use corral_model::{Desired, Networking, Observed, PodKey, PodSpec, PodStatus, Protocol, StatusRequested};
+use corral_model::{Observed, PodKey, PodStatus, Protocol, StatusRequested};
 use corral_protocol::{Observation, ShardMessage, encode, topology};
 use corral_runtime::Runtime;
 use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
@@ -78,22 +79,8 @@ impl Rig {
 
     /// Stores a pod (`local_only`: AVAILABLE as soon as it runs) and kicks it.
     async fn create(&self, pod_id: &str, ttl_s: i64) -> PodKey {
-        let mut spec = PodSpec { pod_id: pod_id.into(), image: "img".into(), ..PodSpec::default() };
-        spec.time_to_stop_default = ttl_s;
-        spec.networking = BTreeMap::from([(
-            "default".into(),
-            Networking { protocol: Protocol::LocalOnly, port: 8000, ..Networking::default() },
-        )]);
-        let d = Desired {
-            tenant: "dev".into(),
-            owner: "alice".into(),
-            spec,
-            status_requested: StatusRequested::On,
-            generation: 1,
-            deleted: false,
-            creation_ts: 0,
-            update_ts: 0,
-        };
+        let mut d = support::desired(pod_id, Some(Protocol::LocalOnly));
+        d.spec.time_to_stop_default = ttl_s;
         let key = d.key();
         self.store.create_pod(&d, &Observed::default(), shard_of("dev", pod_id, SHARDS)).await.expect("create");
         self.kick(&key).await;

@@ -1,14 +1,15 @@
 //! Releasing a shard (handing it over, resubscribing, shutting down) waits for the message
 //! its actors have in hand, so the shard's next owner never races a spawn of the last one.
 
-use std::collections::BTreeMap;
+mod support;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corral_bus::memory::MemoryBus;
 use corral_bus::{Bus, OutMessage, Topology};
 use corral_config::Config;
-use corral_model::{Desired, Networking, Observed, PodKey, PodSpec, PodStatus, Protocol, StatusRequested};
+use corral_model::{Observed, PodKey, PodStatus, Protocol};
 use corral_protocol::{ShardMessage, encode, topology};
 use corral_runtime::Runtime;
 use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
@@ -18,24 +19,6 @@ use spawner::shard::Context;
 
 /// Long enough that the release surely starts while the spawn is in hand.
 const SPAWN_TAKES: Duration = Duration::from_millis(500);
-
-fn pod(pod_id: &str) -> Desired {
-    let mut spec = PodSpec { pod_id: pod_id.into(), image: "img".into(), ..PodSpec::default() };
-    spec.networking = BTreeMap::from([(
-        "default".into(),
-        Networking { protocol: Protocol::LocalOnly, port: 8000, ..Networking::default() },
-    )]);
-    Desired {
-        tenant: "dev".into(),
-        owner: "alice".into(),
-        spec,
-        status_requested: StatusRequested::On,
-        generation: 1,
-        deleted: false,
-        creation_ts: 0,
-        update_ts: 0,
-    }
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_released_shard_waits_for_the_spawn_in_hand() {
@@ -49,7 +32,7 @@ async fn a_released_shard_waits_for_the_spawn_in_hand() {
     let ctx = Arc::new(Context::new(cfg, deps, "release-test".into()));
     assert!(ctx.take_shard(0).await, "the shard queue is free");
 
-    let desired = pod("slow");
+    let desired = support::desired("slow", Some(Protocol::LocalOnly));
     let key: PodKey = desired.key();
     store.create_pod(&desired, &Observed::default(), 0).await.expect("create");
     let kick = ShardMessage::Kick { tenant: key.tenant.clone(), pod_id: key.pod_id.clone(), generation: 1 };

@@ -2,6 +2,8 @@
 //! kicks drive pods through the state machine, observations are acted on, takeover adopts
 //! and cleans up, and poison messages are dead-lettered without blocking the shard.
 
+mod support;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -10,7 +12,7 @@ use corral_bus::memory::MemoryBus;
 use corral_bus::{Bus, ConsumeOptions, OutMessage, Topology};
 use corral_config::Config;
 use corral_model::shard::shard_of;
-use corral_model::{Desired, Networking, Observed, PodKey, PodSpec, PodStatus, Protocol, StatusRequested};
+use corral_model::{Observed, PodKey, PodStatus, Protocol, StatusRequested};
 use corral_protocol::{Observation, PodKick, PodObservation, ShardMessage, encode, topology};
 use corral_runtime::simulated::{SimulatedOptions, SimulatedRuntime};
 use corral_runtime::{ContainerInfo, ContainerSpec, ContainerState, Runtime};
@@ -77,19 +79,7 @@ impl Rig {
 
     /// Stores a new pod without telling the spawner (as if the gateway's kick was lost).
     async fn create_unkicked(&self, pod_id: &str, protocol: Protocol) -> PodKey {
-        let mut spec = PodSpec { pod_id: pod_id.into(), image: "img".into(), ..PodSpec::default() };
-        spec.networking =
-            BTreeMap::from([("default".into(), Networking { protocol, port: 8000, ..Networking::default() })]);
-        let d = Desired {
-            tenant: "dev".into(),
-            owner: "alice".into(),
-            spec,
-            status_requested: StatusRequested::On,
-            generation: 1,
-            deleted: false,
-            creation_ts: 0,
-            update_ts: 0,
-        };
+        let d = support::desired(pod_id, Some(protocol));
         let key = d.key();
         let shard = shard_of("dev", pod_id, SHARDS);
         self.store.create_pod(&d, &Observed::default(), shard).await.expect("create");
@@ -272,22 +262,6 @@ async fn a_batch_of_observations_reaches_every_pod_in_it() {
     rig.stop().await;
 }
 
-/// A pod without networking, as a spawner that died left it.
-fn left_behind(pod_id: &str) -> Desired {
-    let mut spec = PodSpec { pod_id: pod_id.into(), image: "img".into(), ..PodSpec::default() };
-    spec.networking.clear();
-    Desired {
-        tenant: "dev".into(),
-        owner: "alice".into(),
-        spec,
-        status_requested: StatusRequested::On,
-        generation: 1,
-        deleted: false,
-        creation_ts: 0,
-        update_ts: 0,
-    }
-}
-
 /// The container of `pod`'s `instance`, as the spawner would ask for it.
 fn container(pod: &PodKey, instance: u64) -> ContainerSpec {
     ContainerSpec {
@@ -335,7 +309,7 @@ async fn takeover_adopts_running_containers_and_removes_orphans() {
         container_id: Some(running.id.clone()),
         ..Observed::default()
     };
-    rig.store.create_pod(&left_behind("kept"), &obs, shard_of("dev", "kept", SHARDS)).await.expect("create");
+    rig.store.create_pod(&support::desired("kept", None), &obs, shard_of("dev", "kept", SHARDS)).await.expect("create");
 
     rig.start();
     let what = format!("only the adopted container (orphan {}, stray {})", orphan.id, stray.id);
@@ -353,7 +327,10 @@ async fn takeover_starts_a_container_its_creator_never_started() {
     let key = PodKey::new("dev", "half-made");
     let created = rig.runtime.create_for_tests(&container(&key, 1));
     let obs = Observed { status: PodStatus::SpawnerSetup, observed_generation: 1, instance: 1, ..Observed::default() };
-    rig.store.create_pod(&left_behind("half-made"), &obs, shard_of("dev", "half-made", SHARDS)).await.expect("create");
+    rig.store
+        .create_pod(&support::desired("half-made", None), &obs, shard_of("dev", "half-made", SHARDS))
+        .await
+        .expect("create");
 
     rig.start();
     let now = rig.wait_for(&key, "AVAILABLE", |o| o.status == PodStatus::Available).await;
