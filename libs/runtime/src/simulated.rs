@@ -104,19 +104,24 @@ impl SimulatedRuntime {
         let _ = self.events.send(event);
     }
 
+    /// A new container of `spec` in `state`, with fake ports.
+    fn container(&self, spec: &ContainerSpec, state: ContainerState) -> SimContainer {
+        SimContainer {
+            pod: spec.pod.clone(),
+            generation: spec.generation,
+            instance: spec.instance,
+            state,
+            ports: spec.ports.iter().map(|p| (p.name.clone(), self.fake_port())).collect(),
+            started_at: now_millis(),
+        }
+    }
+
     /// Test hook: the container `spawn` would make, created but never started, as a creator
     /// that died between the two steps leaves it.
     #[doc(hidden)]
     pub fn create_for_tests(&self, spec: &ContainerSpec) -> ContainerInfo {
         let id = spec.name();
-        let c = SimContainer {
-            pod: spec.pod.clone(),
-            generation: spec.generation,
-            instance: spec.instance,
-            state: ContainerState::Created,
-            ports: spec.ports.iter().map(|p| (p.name.clone(), self.fake_port())).collect(),
-            started_at: now_millis(),
-        };
+        let c = self.container(spec, ContainerState::Created);
         let info = c.info(&id);
         self.containers().insert(id, c);
         info
@@ -167,14 +172,7 @@ impl Runtime for SimulatedRuntime {
                     (c.info(&id), true)
                 }
                 None => {
-                    let c = SimContainer {
-                        pod: spec.pod.clone(),
-                        generation: spec.generation,
-                        instance: spec.instance,
-                        state: ContainerState::Running,
-                        ports: spec.ports.iter().map(|p| (p.name.clone(), self.fake_port())).collect(),
-                        started_at: now_millis(),
-                    };
+                    let c = self.container(spec, ContainerState::Running);
                     let info = c.info(&id);
                     containers.insert(id.clone(), c);
                     (info, true)

@@ -61,8 +61,8 @@ async fn rebalance(ctx: &Arc<Context>, owned: &mut BTreeSet<u32>) -> Result<(), 
     }
     let wanted: BTreeSet<u32> = shards_for(&ctx.id, &members, ctx.cfg.spawner.shards).into_iter().collect();
     // A consumer whose stream ended (broker restart, channel error) is restarted: drop the
-    // shard locally and take it again below while we still hold its lease.
-    // Shards are released together, so the round waits for their actors once.
+    // shard locally and take it again below while we still hold its lease. Shards are
+    // released together, so a round waits for their actors once.
     let ended: Vec<u32> = owned.iter().copied().filter(|&k| !ctx.shard_alive(k)).collect();
     if !ended.is_empty() {
         tracing::warn!(shards = ?ended, "shard consumers ended; resubscribing");
