@@ -15,6 +15,7 @@ mod launch;
 mod ports;
 mod procfs;
 mod state;
+mod tail;
 mod watch;
 
 use std::path::{Path, PathBuf};
@@ -227,7 +228,7 @@ impl Runtime for ProcessRuntime {
     async fn output(&self, id: &str, follow: bool) -> Result<BoxStream<'static, OutputChunk>, RuntimeError> {
         let dir =
             self.dir(id).filter(|d| state::load(d).is_some()).ok_or_else(|| RuntimeError::NotFound(id.to_owned()))?;
-        Ok(watch::tail(dir, follow))
+        Ok(tail::tail(dir, follow))
     }
 
     async fn ping(&self) -> Result<(), RuntimeError> {

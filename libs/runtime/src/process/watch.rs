@@ -1,5 +1,5 @@
-//! Change events and output tailing for the process runtime. Both poll the shared state
-//! directory, so they see containers started by any process on the host.
+//! Change events of the process runtime: the shared state directory is polled, so containers
+//! started by any process on the host are seen.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -7,16 +7,13 @@ use std::time::Duration;
 
 use corral_model::PodKey;
 use futures::stream::{BoxStream, StreamExt};
-use tokio::io::{AsyncReadExt, AsyncSeekExt};
 use tokio::sync::mpsc;
 
-use super::state::{self, OUTPUT_FILE};
+use super::state;
 use crate::docker::exit_reason;
-use crate::{ContainerState, OutputChunk, RuntimeEvent};
+use crate::{ContainerState, RuntimeEvent};
 
 const EVENT_POLL: Duration = Duration::from_millis(200);
-const OUTPUT_POLL: Duration = Duration::from_millis(100);
-const CHUNK_BYTES: usize = 64 * 1024;
 /// Polls a dead process may go without an exit file before it is reported with an unknown
 /// code: its reaper usually writes the file right after it dies.
 const DEAD_POLLS_BEFORE_UNKNOWN: u8 = 3;
@@ -137,61 +134,6 @@ async fn watch_state_dir(root: PathBuf, mut seen: HashMap<String, Seen>, tx: mps
             }
         }
     }
-}
-
-struct Tail {
-    dir: PathBuf,
-    offset: u64,
-    follow: bool,
-}
-
-impl Tail {
-    /// Next bytes of the output file from the current offset (empty at its end).
-    async fn read_more(&mut self) -> std::io::Result<Vec<u8>> {
-        let mut file = tokio::fs::File::open(self.dir.join(OUTPUT_FILE)).await?;
-        if file.metadata().await?.len() < self.offset {
-            // Trimmed: start over from its new beginning.
-            self.offset = 0;
-        }
-        file.seek(std::io::SeekFrom::Start(self.offset)).await?;
-        let mut buf = vec![0; CHUNK_BYTES];
-        let n = file.read(&mut buf).await?;
-        buf.truncate(n);
-        self.offset += n as u64;
-        Ok(buf)
-    }
-
-    /// Whether the container still runs (more output may come).
-    fn running(&self) -> bool {
-        state::load(&self.dir).is_some_and(|r| state::state_of(&self.dir, &r) == ContainerState::Running)
-    }
-
-    async fn next_chunk(&mut self) -> Option<OutputChunk> {
-        loop {
-            let bytes = self.read_more().await.ok()?;
-            if !bytes.is_empty() {
-                return Some(OutputChunk { bytes });
-            }
-            if !self.follow {
-                return None;
-            }
-            if !self.running() {
-                // Drain what was written between the last read and the exit.
-                let bytes = self.read_more().await.ok()?;
-                return (!bytes.is_empty()).then_some(OutputChunk { bytes });
-            }
-            tokio::time::sleep(OUTPUT_POLL).await;
-        }
-    }
-}
-
-/// Output of the container in `dir` from the start; with `follow`, until it has exited.
-pub(super) fn tail(dir: PathBuf, follow: bool) -> BoxStream<'static, OutputChunk> {
-    futures::stream::unfold(
-        Tail { dir, offset: 0, follow },
-        |mut t| async move { t.next_chunk().await.map(|c| (c, t)) },
-    )
-    .boxed()
 }
 
 #[cfg(test)]
