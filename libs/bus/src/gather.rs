@@ -3,12 +3,18 @@
 //! message. An idle lane sends a lone item at once, so gathering adds no delay; under load
 //! it turns many publishes (and their deliveries, confirms and acks) into one each.
 //!
+//! A lane may also be given a minimum interval between the starts of its publishes: then a
+//! busy lane sends at most one message per interval, however fast the broker confirms,
+//! while an idle lane still sends at once. This is for messages the broker must store (a
+//! persistent message costs the broker about as much alone as a few dozen do together).
+//!
 //! What a message looks like and how it is published is the [`BatchSender`]'s business
 //! ([`crate::shard_publish`], [`crate::events`]); this module only decides what leaves together.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::hash::Hash;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use futures::StreamExt as _;
 use futures::future::BoxFuture;
@@ -43,6 +49,8 @@ type Queue<S> = mpsc::UnboundedSender<Pending<<S as BatchSender>::Key, <S as Bat
 pub(crate) struct Gatherer<S: BatchSender> {
     sender: Arc<S>,
     max_batch: usize,
+    /// Between the starts of two publishes on one lane, at least this long.
+    min_interval: Duration,
     /// Name of the publishing task, for traces.
     task: &'static str,
     tx: Arc<OnceLock<Queue<S>>>,
@@ -50,14 +58,33 @@ pub(crate) struct Gatherer<S: BatchSender> {
 
 impl<S: BatchSender> Clone for Gatherer<S> {
     fn clone(&self) -> Self {
-        Self { sender: Arc::clone(&self.sender), max_batch: self.max_batch, task: self.task, tx: Arc::clone(&self.tx) }
+        Self {
+            sender: Arc::clone(&self.sender),
+            max_batch: self.max_batch,
+            min_interval: self.min_interval,
+            task: self.task,
+            tx: Arc::clone(&self.tx),
+        }
     }
 }
 
 impl<S: BatchSender> Gatherer<S> {
     /// `max_batch`: items in one message at most (1 sends every item alone).
     pub(crate) fn new(sender: S, max_batch: usize, task: &'static str) -> Self {
-        Self { sender: Arc::new(sender), max_batch: max_batch.max(1), task, tx: Arc::new(OnceLock::new()) }
+        Self {
+            sender: Arc::new(sender),
+            max_batch: max_batch.max(1),
+            min_interval: Duration::ZERO,
+            task,
+            tx: Arc::new(OnceLock::new()),
+        }
+    }
+
+    /// Lets each lane start a publish at most once per `interval` (zero: whenever the
+    /// previous one is done).
+    pub(crate) fn with_min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
     }
 
     pub(crate) fn started(&self) -> bool {
@@ -67,16 +94,27 @@ impl<S: BatchSender> Gatherer<S> {
     /// Publishes `item` on lane `key` and returns once the message carrying it was
     /// published (as the sender defines it), or failed.
     pub(crate) async fn submit(&self, key: S::Key, item: S::Item) -> Result<(), BusError> {
-        let stopped = || BusError::Unavailable(format!("the {} has stopped", self.task));
+        self.enqueue(key, item).await
+    }
+
+    /// Queues `item` on lane `key` now, so items queued one after another leave in that
+    /// order, and returns the wait for the outcome of the message carrying it.
+    pub(crate) fn enqueue(&self, key: S::Key, item: S::Item) -> impl Future<Output = Result<(), BusError>> + use<S> {
+        let task = self.task;
+        let stopped = move || BusError::Unavailable(format!("the {task} has stopped"));
         let tx = self.tx.get_or_init(|| {
             let (tx, rx) = mpsc::unbounded_channel();
             let span = tracing::info_span!("task", name = self.task);
-            tokio::spawn(publish_loop(Arc::clone(&self.sender), self.max_batch, rx).instrument(span));
+            let pace = Pace { max_batch: self.max_batch, min_interval: self.min_interval };
+            tokio::spawn(publish_loop(Arc::clone(&self.sender), pace, rx).instrument(span));
             tx
         });
         let (done, answer) = oneshot::channel();
-        tx.send(Pending { key, item, done }).map_err(|_| stopped())?;
-        answer.await.unwrap_or_else(|_| Err(stopped()))
+        let queued = tx.send(Pending { key, item, done }).map_err(|_| stopped());
+        async move {
+            queued?;
+            answer.await.unwrap_or_else(|_| Err(stopped()))
+        }
     }
 }
 
@@ -111,12 +149,19 @@ impl<K: Clone + Eq + Hash, T> Lanes<K, T> {
     }
 }
 
+/// How much one message may carry, and how often a lane may send one.
+#[derive(Clone, Copy)]
+struct Pace {
+    max_batch: usize,
+    min_interval: Duration,
+}
+
 async fn publish_loop<S: BatchSender>(
     sender: Arc<S>,
-    max_batch: usize,
+    pace: Pace,
     mut rx: mpsc::UnboundedReceiver<Pending<S::Key, S::Item>>,
 ) {
-    let mut lanes = Lanes { max_batch, waiting: HashMap::new(), busy: HashSet::new() };
+    let mut lanes = Lanes { max_batch: pace.max_batch, waiting: HashMap::new(), busy: HashSet::new() };
     let mut in_flight = FuturesUnordered::new();
     let mut open = true;
     loop {
@@ -135,14 +180,14 @@ async fn publish_loop<S: BatchSender>(
                 }
                 for key in keys {
                     if let Some(batch) = lanes.take(&key) {
-                        in_flight.push(publish_batch(sender.as_ref(), key, batch));
+                        in_flight.push(publish_batch(sender.as_ref(), key, batch, pace.min_interval));
                     }
                 }
             }
             Some(key) = in_flight.next() => {
                 lanes.busy.remove(&key);
                 if let Some(batch) = lanes.take(&key) {
-                    in_flight.push(publish_batch(sender.as_ref(), key, batch));
+                    in_flight.push(publish_batch(sender.as_ref(), key, batch, pace.min_interval));
                 }
             }
             else => break,
@@ -150,19 +195,26 @@ async fn publish_loop<S: BatchSender>(
     }
 }
 
-/// Publishes one batch, tells each of its items how it went, and hands the lane back.
+/// Publishes one batch, tells each of its items how it went, and hands the lane back once
+/// `min_interval` has passed since the publish started.
 fn publish_batch<S: BatchSender>(
     sender: &S,
     key: S::Key,
     batch: Vec<Pending<S::Key, S::Item>>,
+    min_interval: Duration,
 ) -> impl Future<Output = S::Key> + use<S> {
     let (items, waiters): (Vec<S::Item>, Vec<_>) = batch.into_iter().map(|p| (p.item, p.done)).unzip();
+    let started = tokio::time::Instant::now();
     let publish = sender.send(key.clone(), items);
     async move {
         let result = publish.await;
         for done in waiters {
             // A caller that gave up waiting has dropped its receiver: nothing to tell.
             let _ = done.send(result.clone());
+        }
+        // The lane stays busy meanwhile, so what arrives leaves together afterwards.
+        if !min_interval.is_zero() {
+            tokio::time::sleep_until(started + min_interval).await;
         }
         key
     }

@@ -4,7 +4,10 @@
 //! observations from the health-poller ([`ShardMessage::Observations`]) travel this way.
 //! An idle publisher sends a lone item at once, as a plain [`ShardMessage::Kick`] or
 //! [`ShardMessage::Observation`], so batching adds no delay; under load it turns many
-//! confirmed publishes, deliveries and acks into one each.
+//! confirmed publishes, deliveries and acks into one each. With a minimum interval
+//! ([`ShardPublisher::with_min_interval`]), a busy shard gets at most one message per
+//! interval: a persistent message alone on its queue costs the broker a disk write and a
+//! confirm of its own, so spacing them gathers more per message.
 
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -87,11 +90,26 @@ impl<T: ShardItem> ShardPublisher<T> {
         Self { inner: Gatherer::new(ShardSender { bus, item: PhantomData }, max_batch, T::TASK) }
     }
 
+    /// Sends each shard at most one message per `interval`; an idle shard's first item still
+    /// leaves at once. Zero (the default): a shard's next message leaves once the previous
+    /// one is confirmed.
+    #[must_use]
+    pub fn with_min_interval(self, interval: Duration) -> Self {
+        Self { inner: self.inner.with_min_interval(interval) }
+    }
+
     /// Publishes `item` to shard `shard`'s queue and returns once the broker confirmed the
     /// message carrying it (or that message failed: unroutable, not confirmed in time, bus
     /// down).
     pub async fn publish(&self, shard: u32, item: T) -> Result<(), BusError> {
         self.inner.submit(shard, item).await
+    }
+
+    /// Queues `item` for shard `shard` now, so items queued one after another leave in that
+    /// order, and returns the wait for the broker's confirm of the message carrying it (see
+    /// [`ShardPublisher::publish`]), which the caller may hand to another task.
+    pub fn send(&self, shard: u32, item: T) -> impl Future<Output = Result<(), BusError>> + Send + 'static + use<T> {
+        self.inner.enqueue(shard, item)
     }
 }
 

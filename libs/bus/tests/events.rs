@@ -14,8 +14,8 @@ use corral_bus::{Bus, ConsumeOptions, Consumer, Topology};
 use corral_model::PodStatus;
 use corral_protocol::topology::{EVENTS_EXCHANGE, HEADER_TRACEPARENT};
 use corral_protocol::{PodEvent, decode_pod_events};
+use corral_testkit::{Gate, GatedBus};
 use futures::StreamExt as _;
-use support::gated::{Gate, GatedBus};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 

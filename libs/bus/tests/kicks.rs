@@ -1,11 +1,13 @@
 //! Group commit of kicks ([`KickPublisher`]): a lone kick leaves at once as a plain kick,
 //! kicks arriving while their shard's publish awaits its confirm leave together, every kick
-//! arrives exactly once and in order per shard, and a failed publish fails each of its kicks.
+//! arrives exactly once and in order per shard, a failed publish fails each of its kicks,
+//! and a minimum interval spaces a busy shard's messages.
 
 mod support;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::time::Duration;
 
 use corral_bus::contract::WAIT;
 use corral_bus::memory::MemoryBus;
@@ -13,8 +15,9 @@ use corral_bus::shard_publish::KickPublisher;
 use corral_bus::{Bus, BusError, ConsumeOptions, Consumer, Topology};
 use corral_protocol::topology::{HEADER_TRACEPARENT, shard_queue};
 use corral_protocol::{PodKick, ShardMessage, decode};
+use corral_testkit::{Gate, GatedBus};
 use futures::StreamExt as _;
-use support::gated::{Gate, GatedBus};
+use tokio::time::Instant;
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 
@@ -169,4 +172,38 @@ async fn many_kicks_in_memory() {
 #[tokio::test]
 async fn many_kicks_through_rabbitmq() {
     support::with_namespaced_bus(|bus| many_kicks_arrive_once_in_order_and_in_fewer_messages(bus, 300)).await;
+}
+
+/// With a minimum interval, a busy shard sends at most one message per interval: kicks that
+/// arrive after its previous message was confirmed wait out the interval and leave together,
+/// while a kick for an idle shard, or after a quiet interval, still leaves at once.
+#[tokio::test(start_paused = true)]
+async fn a_minimum_interval_spaces_a_busy_shards_messages() {
+    let interval = Duration::from_millis(50);
+    let bus = Arc::new(MemoryBus::new());
+    bus.declare(&Topology { shards: 2 }).await.expect("declare");
+    let mut shard0 = bus.consume(&shard_queue(0), ConsumeOptions::default()).await.expect("consume");
+    let mut shard1 = bus.consume(&shard_queue(1), ConsumeOptions::default()).await.expect("consume");
+    let kicks = KickPublisher::new(bus, 256).with_min_interval(interval);
+
+    let start = Instant::now();
+    kicks.kick(0, kick("a")).await.expect("kick");
+    kicks.kick(1, kick("x")).await.expect("kick");
+    assert_eq!(start.elapsed(), Duration::ZERO, "idle shards send at once");
+
+    let rest = futures::future::join_all(["b", "c", "d"].map(|id| kicks.kick(0, kick(id)))).await;
+    assert!(rest.iter().all(Result::is_ok), "{rest:?}");
+    assert_eq!(start.elapsed(), interval, "shard 0 sent again only once the interval was over");
+
+    tokio::time::advance(interval).await;
+    let quiet = Instant::now();
+    kicks.kick(0, kick("e")).await.expect("kick");
+    assert_eq!(quiet.elapsed(), Duration::ZERO, "after a quiet interval a kick leaves at once");
+
+    let mut batches = Vec::new();
+    for _ in 0..3 {
+        batches.push(pod_ids(&next_kicks(&mut shard0).await.0).join(","));
+    }
+    assert_eq!(batches, ["a", "b,c,d", "e"]);
+    assert_eq!(pod_ids(&next_kicks(&mut shard1).await.0), ["x"]);
 }

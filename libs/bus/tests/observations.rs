@@ -12,8 +12,8 @@ use corral_bus::shard_publish::ObservationPublisher;
 use corral_bus::{Bus, ConsumeOptions, Consumer, Topology};
 use corral_protocol::topology::{HEADER_TRACEPARENT, shard_queue};
 use corral_protocol::{Observation, PodObservation, ShardMessage, decode};
+use corral_testkit::{Gate, GatedBus};
 use futures::StreamExt as _;
-use support::gated::{Gate, GatedBus};
 
 const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
 

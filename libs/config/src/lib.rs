@@ -12,6 +12,9 @@ pub use env::ENV_SHORTCUTS;
 
 /// The defaults, compiled in so every binary runs without a config file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
+/// A longer interval between kick messages would hold up spawns under load for longer than
+/// a broker's confirm ever takes.
+pub const MAX_KICK_INTERVAL_MS: u64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -48,8 +51,16 @@ pub struct Amqp {
     pub namespace: String,
     pub prefetch: u16,
     pub max_kicks_per_message: u16,
+    pub kick_interval_ms: u64,
     pub max_events_per_message: u16,
     pub max_observations_per_message: u16,
+}
+
+impl Amqp {
+    /// `kick_interval_ms` as a duration.
+    pub fn kick_interval(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.kick_interval_ms)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -219,6 +230,9 @@ impl Config {
         }
         if self.amqp.max_kicks_per_message == 0 {
             problems.push("amqp.max_kicks_per_message must be at least 1".to_string());
+        }
+        if self.amqp.kick_interval_ms > MAX_KICK_INTERVAL_MS {
+            problems.push(format!("amqp.kick_interval_ms must be at most {MAX_KICK_INTERVAL_MS}"));
         }
         if self.amqp.max_events_per_message == 0 {
             problems.push("amqp.max_events_per_message must be at least 1".to_string());

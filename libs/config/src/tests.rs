@@ -52,12 +52,13 @@ fn unknown_keys_are_errors_everywhere() {
 #[test]
 fn semantic_checks_list_every_problem() {
     let err = Config::from_toml_over_defaults(
-        "[amqp]\nmax_kicks_per_message = 0\nmax_events_per_message = 0\nmax_observations_per_message = 0\n[spawner]\nshards = 0\nmax_attempts = 0\n[auth]\njwt_secret = \"short\"\n",
+        "[amqp]\nmax_kicks_per_message = 0\nkick_interval_ms = 5000\nmax_events_per_message = 0\nmax_observations_per_message = 0\n[spawner]\nshards = 0\nmax_attempts = 0\n[auth]\njwt_secret = \"short\"\n",
     )
     .expect_err("invalid");
     let text = err.to_string();
     for needle in [
         "max_kicks_per_message",
+        "kick_interval_ms must be at most 1000",
         "max_events_per_message",
         "max_observations_per_message",
         "shards",

@@ -32,7 +32,7 @@ use std::future::Future;
 use std::sync::Arc;
 
 use corral_bus::Bus;
-use corral_bus::shard_publish::KickPublisher;
+use corral_bus::shard_publish::{CONFIRM_TIMEOUT, KickPublisher};
 use corral_config::Config;
 use corral_store::Store;
 use tokio_util::sync::CancellationToken;
@@ -59,12 +59,14 @@ struct Inner {
     deps: Deps,
     allowlists: service::images::AllowlistCache,
     tokens: auth::TokenCache,
-    kicks: KickPublisher,
+    kicks: kick::Kicks,
 }
 
 impl AppState {
     pub fn new(cfg: Config, deps: Deps) -> Self {
-        let kicks = KickPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_kicks_per_message));
+        let publisher = KickPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_kicks_per_message))
+            .with_min_interval(cfg.amqp.kick_interval());
+        let kicks = kick::Kicks::new(publisher);
         Self { inner: Arc::new(Inner { cfg, deps, allowlists: Default::default(), tokens: Default::default(), kicks }) }
     }
 
@@ -80,8 +82,8 @@ impl AppState {
         self.inner.deps.bus.as_ref()
     }
 
-    /// Kicks to shard queues, gathered per shard while a publish awaits its confirm.
-    pub fn kicks(&self) -> &KickPublisher {
+    /// Kicks to shard queues, gathered per shard and confirmed in the background.
+    pub(crate) fn kicks(&self) -> &kick::Kicks {
         &self.inner.kicks
     }
 
@@ -97,7 +99,8 @@ impl AppState {
 }
 
 /// Serves HTTP on `listener` and consumes `corral.requests` until `shutdown` resolves;
-/// then stops consuming, lets in-flight requests finish, and returns.
+/// then stops consuming, lets in-flight requests finish, waits for their kicks to be
+/// confirmed, and returns.
 pub async fn run(
     cfg: Config,
     deps: Deps,
@@ -123,11 +126,15 @@ pub async fn run(
         }
     };
     // The peer address feeds the pod proxy's `ip_allow_list` checks.
-    let app = router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let app = router(state.clone()).into_make_service_with_connect_info::<std::net::SocketAddr>();
     let served = axum::serve(listener, app).with_graceful_shutdown(graceful).await;
     // The server may also end on its own (an I/O error): stop the consumer either way.
     stop.cancel();
     let consumed = consumer.await;
+    // Requests answered before their kick was confirmed: let those kicks go out.
+    if !state.kicks().drain(CONFIRM_TIMEOUT).await {
+        tracing::warn!("kicks still unconfirmed at shutdown; the spawners' resync will converge");
+    }
     served?;
     consumed.map_err(|e| anyhow::anyhow!("request consumer task failed: {e}"))?;
     tracing::info!("api-gateway stopped");

@@ -108,7 +108,8 @@ pub async fn run_with(
     renew.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut pass = tokio::time::interval(timing.full_pass_every);
     pass.set_missed_tick_behavior(MissedTickBehavior::Delay);
-    let kicks = KickPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_kicks_per_message));
+    let kicks = KickPublisher::new(Arc::clone(&deps.bus), usize::from(cfg.amqp.max_kicks_per_message))
+        .with_min_interval(cfg.amqp.kick_interval());
     let mut manager =
         Manager { deps, kicks, shards: cfg.spawner.shards, wake: Arc::clone(&wake), cache: RecordCache::default() };
     let mut leader_until: Option<Instant> = None;

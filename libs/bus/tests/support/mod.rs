@@ -2,8 +2,6 @@
 
 #![allow(dead_code)] // each test binary uses a different part
 
-pub mod gated;
-
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;

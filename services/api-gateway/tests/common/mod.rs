@@ -65,14 +65,25 @@ impl Gateway {
 
     /// As [`Gateway::start_with`], with `config` (TOML over the defaults) instead of [`BASE_CONFIG`].
     pub async fn start_configured(config: &str, wrap: impl FnOnce(Arc<MemoryStore>) -> Arc<dyn Store>) -> Self {
+        Self::start_on_bus(config, wrap, |memory| Arc::new(memory)).await
+    }
+
+    /// As [`Gateway::start_configured`], with the gateway's bus made from the memory bus by
+    /// `bus` (to hold up publishes); the test's consumers read the memory bus itself.
+    pub async fn start_on_bus(
+        config: &str,
+        wrap: impl FnOnce(Arc<MemoryStore>) -> Arc<dyn Store>,
+        bus: impl FnOnce(MemoryBus) -> Arc<dyn Bus>,
+    ) -> Self {
         let cfg = Config::from_toml_over_defaults(config).expect("test config");
         let store = Arc::new(MemoryStore::new());
-        let bus = Arc::new(MemoryBus::new());
+        let memory = MemoryBus::new();
         // Declared up front so the first kick is routable whatever the consumer's timing.
-        bus.declare(&Topology { shards: cfg.spawner.shards }).await.expect("declare");
+        memory.declare(&Topology { shards: cfg.spawner.shards }).await.expect("declare");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let base = format!("http://{}", listener.local_addr().expect("addr"));
-        let deps = Deps { store: wrap(store.clone()), bus: bus.clone() };
+        let deps = Deps { store: wrap(store.clone()), bus: bus(memory.clone()) };
+        let bus = Arc::new(memory);
         let (tx, rx) = oneshot::channel::<()>();
         let task = tokio::spawn(api_gateway::run(cfg.clone(), deps, listener, async move {
             let _ = rx.await;
@@ -147,13 +158,25 @@ impl Gateway {
     }
 
     pub async fn shutdown(mut self) {
-        if let Some(tx) = self.stop.take() {
-            let _ = tx.send(());
-        }
+        self.stop();
         if let Some(task) = self.task.take() {
             let done = tokio::time::timeout(WAIT, task).await.expect("gateway stops in time");
             done.expect("gateway task").expect("gateway run result");
         }
+    }
+}
+
+impl Gateway {
+    /// Asks the gateway to stop, without waiting for it.
+    pub fn stop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// The gateway's task, once: to watch it stop.
+    pub fn take_task(&mut self) -> JoinHandle<anyhow::Result<()>> {
+        self.task.take().expect("the gateway's task was already taken")
     }
 }
 
