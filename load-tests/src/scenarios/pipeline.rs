@@ -50,6 +50,11 @@ pub struct Args {
     /// sends each alone). Corral's default if not given.
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_events_per_message: Option<u16>,
+    /// Least milliseconds between two kick messages to one shard (`amqp.kick_interval_ms`;
+    /// 0 sends the next as soon as the previous is confirmed, to see what spacing them is
+    /// worth). Corral's default if not given.
+    #[arg(long, value_parser = clap::value_parser!(u64).range(0..=1000))]
+    pub kick_interval_ms: Option<u64>,
     /// Give up waiting for the pods after this many seconds.
     #[arg(long, default_value_t = 600)]
     pub timeout_s: u64,
@@ -87,6 +92,7 @@ impl Args {
             redis_url: common.redis_url.clone(),
             max_kicks_per_message: self.max_kicks_per_message,
             max_events_per_message: self.max_events_per_message,
+            kick_interval_ms: self.kick_interval_ms,
         }
     }
 }

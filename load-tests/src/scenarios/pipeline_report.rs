@@ -59,13 +59,18 @@ pub fn summarise(args: &Args, target: &Target, f: &Figures<'_>) -> Outcome {
     let verdict = if pods_per_s >= TARGET_PODS_PER_S { "met" } else { "NOT met" };
     let stack = match &target.local {
         Some(_) => format!(
-            "in-process stack, simulated runtime (start delay 0), {} spawner(s), {} shards, {}, {}, {}",
+            "in-process stack, simulated runtime (start delay 0), {} spawner(s), {} shards, {}, {}, {}, {}",
             args.spawners,
             args.shards,
             match args.max_kicks_per_message {
                 None => "kicks gathered per shard message (default limit)".to_owned(),
                 Some(1) => "every kick a message of its own".to_owned(),
                 Some(n) => format!("up to {n} kicks per shard message"),
+            },
+            match args.kick_interval_ms {
+                None => "kick messages to a shard spaced by the default interval".to_owned(),
+                Some(0) => "a shard's next kick message sent once the previous is confirmed".to_owned(),
+                Some(ms) => format!("kick messages to a shard at least {ms} ms apart"),
             },
             match args.max_events_per_message {
                 None => "events gathered per routing key (default limit)".to_owned(),

@@ -63,6 +63,7 @@ impl Args {
             redis_url: common.redis_url.clone(),
             max_kicks_per_message: None,
             max_events_per_message: None,
+            kick_interval_ms: None,
         }
     }
 }

@@ -50,6 +50,8 @@ pub struct StackOptions {
     pub max_kicks_per_message: Option<u16>,
     /// `amqp.max_events_per_message` of the stack (Corral's default when not given).
     pub max_events_per_message: Option<u16>,
+    /// `amqp.kick_interval_ms` of the stack (Corral's default when not given).
+    pub kick_interval_ms: Option<u64>,
 }
 
 impl StackOptions {
@@ -67,6 +69,7 @@ impl StackOptions {
             redis_url: common.redis_url.clone(),
             max_kicks_per_message: None,
             max_events_per_message: None,
+            kick_interval_ms: None,
         }
     }
 }
@@ -83,6 +86,9 @@ pub fn config_text(ns: &str, o: &StackOptions) -> String {
     let mut kicks = o.max_kicks_per_message.map(|n| format!("max_kicks_per_message = {n}\n")).unwrap_or_default();
     if let Some(n) = o.max_events_per_message {
         kicks.push_str(&format!("max_events_per_message = {n}\n"));
+    }
+    if let Some(ms) = o.kick_interval_ms {
+        kicks.push_str(&format!("kick_interval_ms = {ms}\n"));
     }
     format!(
         r#"
@@ -174,6 +180,7 @@ mod tests {
             redis_url: "redis://127.0.0.1:6379".into(),
             max_kicks_per_message: None,
             max_events_per_message: None,
+            kick_interval_ms: None,
         }
     }
 
