@@ -5,8 +5,8 @@
 //!
 //! A lane may also be given a minimum interval between the starts of its publishes: then a
 //! busy lane sends at most one message per interval, however fast the broker confirms,
-//! while an idle lane still sends at once. This is for messages the broker must store (a
-//! persistent message costs the broker about as much alone as a few dozen do together).
+//! while an idle lane still sends at once. This is for messages the broker must store: a
+//! persistent message costs the broker about the same whether it carries one item or dozens.
 //!
 //! What a message looks like and how it is published is the [`BatchSender`]'s business
 //! ([`crate::shard_publish`], [`crate::events`]); this module only decides what leaves together.

@@ -12,8 +12,7 @@ pub use env::ENV_SHORTCUTS;
 
 /// The defaults, compiled in so every binary runs without a config file.
 pub const DEFAULT_TOML: &str = include_str!("../../../config/default.toml");
-/// A longer interval between kick messages would hold up spawns under load for longer than
-/// a broker's confirm ever takes.
+/// Above this, the spawns of a busy shard would wait noticeably for their kick message.
 pub const MAX_KICK_INTERVAL_MS: u64 = 1_000;
 
 #[derive(Debug, thiserror::Error)]
